@@ -25,6 +25,12 @@ format: $(INSTALLED)
 test: lint
 	$(BIN)/pytest
 
+demo: $(INSTALLED)
+	$(BIN)/python scripts/demo.py
+
+bench: $(INSTALLED)
+	$(BIN)/python -m benchmarks.run
+
 # Rebuild the lock from the newest releases that satisfy pyproject.toml.
 lock:
 	rm -rf .venv-lock
