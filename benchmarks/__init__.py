@@ -1,0 +1,3 @@
+"""Side-by-side load benchmark: the provider against a hand-written loader and a floor."""
+
+from __future__ import annotations
