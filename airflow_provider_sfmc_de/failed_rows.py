@@ -1,0 +1,357 @@
+"""Match SFMC's per-row async results to the rows that were sent, and report the rows that failed.
+
+SFMC answers one result item per submitted row, in submission order, so the n-th item belongs to
+the n-th row of its request. What the insert operator returned (row counts, the load row number
+of each request's first row, each row's primary key) turns a position into a row a person can
+find. Nothing here talks to SFMC or imports Airflow.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+log = logging.getLogger(__name__)
+
+# SFMC ends the message of a row that lost a SQL deadlock with this sentence; such a row did
+# nothing wrong and is safe to send again as an upsert.
+DEADLOCK_MESSAGE_END = "Rerun the transaction."
+REQUEST_ERROR_CODE = "RequestError"
+EXAMPLES_KEPT = 10
+_MESSAGE_WIDTH = 240
+
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+CSV_SUFFIXES = (".csv",)
+
+
+class RowResult(Protocol):
+    """What a per-row result offers; the hook's ``AsyncRowResult`` is one."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    error_code: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class RequestRows:
+    """What is known about the rows of one async request.
+
+    :param request_id: SFMC's id of the request.
+    :param rows: how many rows it carried, when known.
+    :param first_row: the 1-based load row number of its first row, when known.
+    """
+
+    request_id: str
+    rows: int | None = None
+    first_row: int | None = None
+
+
+@dataclass
+class LoadManifest:
+    """The requests to wait for, and what is known about their rows.
+
+    Built from the sensor's ``request_ids`` argument: a list of request ids, or the insert
+    operator's return value, which adds row counts and primary keys.
+
+    :param requests: the requests in submission order.
+    :param data_extension_key: the Data Extension loaded, when known.
+    :param primary_key: the primary-key field names, when known.
+    :param row_keys: inline primary-key strings per request, in row order.
+    :param row_keys_path: a JSON lines file of ``{"request_id", "keys"}``, for large loads.
+    """
+
+    requests: list[RequestRows]
+    data_extension_key: str | None = None
+    primary_key: list[str] = field(default_factory=list)
+    row_keys: dict[str, list[str]] | None = None
+    row_keys_path: str | None = None
+
+    @property
+    def request_ids(self) -> list[str]:
+        return [request.request_id for request in self.requests]
+
+    def request(self, request_id: str) -> RequestRows:
+        return next(r for r in self.requests if r.request_id == request_id)
+
+    @property
+    def rows_known(self) -> bool:
+        return all(request.rows is not None for request in self.requests)
+
+    @classmethod
+    def from_argument(cls, value: Any) -> LoadManifest:
+        """Read a list of ids, one id, or the operator's return value (also as rendered text)."""
+        if isinstance(value, str):
+            value = _parse_text(value)
+        if isinstance(value, Mapping):
+            return cls._from_operator_result(value)
+        if isinstance(value, Iterable) and not isinstance(value, bytes):
+            ids = list(value)
+            bad = [request_id for request_id in ids if not isinstance(request_id, str)]
+            if bad or any(not request_id.strip() for request_id in ids):
+                raise ValueError(f"request_ids must hold request id strings; got {bad or ids!r}.")
+            return cls(requests=[RequestRows(request_id) for request_id in dict.fromkeys(ids)])
+        raise ValueError(
+            "request_ids must be a list of SFMC request ids or the insert operator's return "
+            f"value; got {type(value).__name__}."
+        )
+
+    @classmethod
+    def _from_operator_result(cls, result: Mapping[str, Any]) -> LoadManifest:
+        if "request_ids" not in result:
+            raise ValueError(
+                "request_ids was given a dict without a 'request_ids' entry; pass the insert "
+                f"operator's return value or a list of ids (keys given: {sorted(result)})."
+            )
+        described = {entry["request_id"]: entry for entry in result.get("requests") or [] if entry}
+        requests = [
+            RequestRows(
+                request_id,
+                rows=described.get(request_id, {}).get("rows"),
+                first_row=described.get(request_id, {}).get("first_row"),
+            )
+            for request_id in dict.fromkeys(result["request_ids"] or [])
+        ]
+        return cls(
+            requests=requests,
+            data_extension_key=result.get("data_extension_key"),
+            primary_key=list(result.get("primary_key") or []),
+            row_keys=result.get("row_keys"),
+            row_keys_path=result.get("row_keys_path"),
+        )
+
+    def keys_for(self, request_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The primary-key strings of the rows of these requests, where they are known."""
+        wanted = set(request_ids)
+        if self.row_keys is not None:
+            return {rid: keys for rid, keys in self.row_keys.items() if rid in wanted}
+        if not self.row_keys_path or not wanted:
+            return {}
+        path = Path(self.row_keys_path)
+        if not path.is_file():
+            log.warning(
+                "The row keys manifest %s is not readable here; failed rows are named by request "
+                "and position instead of primary key.",
+                path,
+            )
+            return {}
+        found: dict[str, list[str]] = {}
+        with path.open(encoding="utf-8") as manifest:
+            for line in manifest:
+                if line.strip():
+                    entry = json.loads(line)
+                    if entry["request_id"] in wanted:
+                        found[entry["request_id"]] = entry["keys"]
+        return found
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    """One row SFMC did not store.
+
+    :param request_id: the async request that carried it.
+    :param position: its 1-based position within that request.
+    :param row_number: its 1-based row number in the whole load, when known.
+    :param key: its primary key ("|" between the values of a composite key), when known.
+    :param error_code: SFMC's ``errorCode`` for the row.
+    :param message: SFMC's message for the row.
+    :param transient: True for a deadlock: the row is safe to send again as an upsert.
+    """
+
+    request_id: str
+    position: int
+    row_number: int | None
+    key: str | None
+    error_code: str | None
+    message: str | None
+    transient: bool
+
+
+REPORT_COLUMNS = tuple(f.name for f in fields(FailedRow))
+
+
+def is_transient(message: str | None) -> bool:
+    """Whether SFMC's row message says the row lost a deadlock rather than being at fault."""
+    return bool(message) and message.rstrip().endswith(DEADLOCK_MESSAGE_END)
+
+
+def check_report_path(path: str | None) -> None:
+    """Refuse a report path whose format cannot be told from its extension, before waiting."""
+    if path is not None and Path(path).suffix.lower() not in (*JSON_LINES_SUFFIXES, *CSV_SUFFIXES):
+        raise ValueError(
+            f"failed_rows_path {path!r} must end in .csv (CSV) or .jsonl, .ndjson, .json "
+            "(JSON lines)."
+        )
+
+
+class FailedRowsReport:
+    """Collect failed rows: counts, the first few as examples, and every one in a file.
+
+    Use as a context manager; the file (CSV or JSON lines, by extension) is written as rows
+    arrive, so a load with many failures does not have to fit in memory. Without a path only the
+    counts and examples are kept.
+
+    :param path: where to write the full report, or None.
+    :param primary_key: the primary-key field names, to name rows in messages.
+    """
+
+    def __init__(self, path: str | None, *, primary_key: Iterable[str] = ()) -> None:
+        check_report_path(path)
+        self.path = path
+        self.primary_key = list(primary_key)
+        self.rows_failed = 0
+        self.transient_failures = 0
+        self.examples: list[FailedRow] = []
+        self._file: IO[str] | None = None
+        self._csv: csv.DictWriter | None = None
+
+    def __enter__(self) -> FailedRowsReport:
+        if self.path is not None:
+            target = Path(self.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._file = target.open("w", encoding="utf-8", newline="")
+            if target.suffix.lower() in CSV_SUFFIXES:
+                self._csv = csv.DictWriter(self._file, fieldnames=REPORT_COLUMNS)
+                self._csv.writeheader()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def add(self, row: FailedRow) -> None:
+        self.rows_failed += 1
+        self.transient_failures += row.transient
+        if len(self.examples) < EXAMPLES_KEPT:
+            self.examples.append(row)
+        if self._csv is not None:
+            self._csv.writerow(asdict(row))
+        elif self._file is not None:
+            self._file.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+
+    def describe(self, row: FailedRow) -> str:
+        """Name a row the way a person looks it up: by key, else by row number, with the reason."""
+        if row.key is not None:
+            where = f"{'|'.join(self.primary_key) or 'key'} {row.key!r}"
+        elif row.row_number is not None:
+            where = f"load row {row.row_number}"
+        else:
+            where = f"row {row.position} of request {row.request_id}"
+        message = " ".join((row.message or "no message").split())
+        if len(message) > _MESSAGE_WIDTH:
+            message = message[: _MESSAGE_WIDTH - 3] + "..."
+        return f"{where}: [{row.error_code or 'Error'}] {message}"
+
+    def failure_message(self, *, rows_total: int | None, max_failed_rows: int) -> str:
+        """The task's failure summary: counts, the first failures, and where the rest are."""
+        own_faults = self.rows_failed - self.transient_failures
+        out_of = f" of {rows_total}" if rows_total is not None else ""
+        lines = [
+            f"{self.rows_failed}{out_of} rows failed in SFMC, more than max_failed_rows="
+            f"{max_failed_rows}: {own_faults} rejected, {self.transient_failures} hit a transient "
+            "deadlock (safe to send again as an upsert).",
+            f"First {len(self.examples)} failures:",
+            *(f"  {self.describe(row)}" for row in self.examples),
+            f"Full report: {self.path}"
+            if self.path
+            else "Set failed_rows_path to keep a report of every failed row.",
+        ]
+        return "\n".join(lines)
+
+
+@dataclass
+class RequestTally:
+    """What the results of one request came to."""
+
+    rows_ok: int = 0
+    rows_failed: int = 0
+    results_read: int = 0
+
+
+def record_request_results(
+    report: FailedRowsReport,
+    request: RequestRows,
+    results: Iterable[RowResult],
+    *,
+    keys: list[str] | None = None,
+    ended_in_error: bool = False,
+) -> RequestTally:
+    """Walk one request's results in order, add each failed row to the report, and count.
+
+    :param report: where failed rows go.
+    :param request: the request and what is known about its rows.
+    :param results: SFMC's per-row results, all pages, in submission order.
+    :param keys: the primary-key strings of the request's rows, in the same order, if known.
+    :param ended_in_error: the request's final status was ``Error``: rows without a result did
+        not land either.
+    """
+    tally = RequestTally()
+    for position, result in enumerate(results, start=1):
+        tally.results_read = position
+        if result.ok:
+            tally.rows_ok += 1
+            continue
+        tally.rows_failed += 1
+        report.add(_failed_row(request, position, keys, result.error_code, result.message))
+    if request.rows is not None and tally.results_read != request.rows:
+        log.warning(
+            "Request %s carried %d rows but SFMC returned %d results; rows are matched by "
+            "position, so names in the report may be off for this request.",
+            request.request_id,
+            request.rows,
+            tally.results_read,
+        )
+    if ended_in_error and request.rows is not None:
+        for position in range(tally.results_read + 1, request.rows + 1):
+            tally.rows_failed += 1
+            report.add(
+                _failed_row(
+                    request,
+                    position,
+                    keys,
+                    REQUEST_ERROR_CODE,
+                    "SFMC ended the request with status Error and gave no result for this row.",
+                )
+            )
+    return tally
+
+
+def _failed_row(
+    request: RequestRows,
+    position: int,
+    keys: list[str] | None,
+    error_code: str | None,
+    message: str | None,
+) -> FailedRow:
+    return FailedRow(
+        request_id=request.request_id,
+        position=position,
+        row_number=request.first_row + position - 1 if request.first_row is not None else None,
+        key=keys[position - 1] if keys is not None and position <= len(keys) else None,
+        error_code=error_code,
+        message=message,
+        transient=is_transient(message),
+    )
+
+
+def _parse_text(text: str) -> Any:
+    """Read request ids rendered into a string: JSON, a Python literal, or one bare id."""
+    stripped = text.strip()
+    if not stripped.startswith(("[", "{", "(")):
+        return [stripped] if stripped else []
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return ast.literal_eval(stripped)
+    except (ValueError, SyntaxError) as error:
+        raise ValueError(f"request_ids could not be read as a list or a dict: {error}") from None
