@@ -107,8 +107,8 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
             self.log.info("There are no SFMC async requests to wait for.")
             return self._finish(WaitOutcome(status="done"))
         self.log.info(
-            "Waiting for %d SFMC async requests%s, %s, checking every %s s for up to %s s; "
-            "an Error status is re-checked for %s s.",
+            "Waiting for %d SFMC async requests%s, %s, checking every %g s for up to %g s; "
+            "an Error status is re-checked for %g s.",
             len(self.manifest.requests),
             f" into Data Extension {self.manifest.data_extension_key}"
             if self.manifest.data_extension_key
