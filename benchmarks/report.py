@@ -57,7 +57,9 @@ def figures(measurement: dict[str, Any], stats: dict[str, Any] | None) -> dict[s
 
 
 def submitted_requests(stats: dict[str, Any]) -> int:
-    """Count the async row submissions (inserts and upserts) the emulator answered."""
+    """Count the async row submissions (inserts and upserts) the emulator accepted."""
+    if "async_requests" in stats:
+        return stats["async_requests"]
     return sum(
         count
         for call, count in stats["calls"].items()
