@@ -1,0 +1,167 @@
+"""Pack encoded rows into async request bodies, and keep them on disk until they are sent.
+
+No Airflow imports. A body is ``{"items":[row,row,...]}`` built from rows already encoded by
+``validation``, so the size of every request is known exactly before it is sent.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from airflow_provider_sfmc_de.validation import ValidRow
+
+BODY_PREFIX = b'{"items":['
+BODY_SUFFIX = b"]}"
+BODY_OVERHEAD = len(BODY_PREFIX) + len(BODY_SUFFIX)
+# SFMC's hard limit on objects in one asynchronous request.
+MAX_ROWS_PER_REQUEST = 32_000
+# Requests smaller than this cannot hold a realistic row; a lower setting is a mistake.
+MIN_BODY_BYTES = 1_024
+# Spooled request bodies stay in memory up to this size, then move to a temporary file.
+SPOOL_MEMORY_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PackedRequest:
+    """One request body and the rows in it, in order."""
+
+    body: bytes
+    keys: list[str]
+    first_row: int
+
+    @property
+    def rows(self) -> int:
+        return len(self.keys)
+
+
+class RequestPacker:
+    """Fill each request with as many rows as the row and byte limits allow.
+
+    A row is never split; the caller rejects a row longer than ``max_row_bytes`` before adding it.
+
+    :param max_rows: most rows in one request.
+    :param max_bytes: most bytes in one request body.
+    """
+
+    def __init__(self, *, max_rows: int, max_bytes: int) -> None:
+        if not 1 <= max_rows <= MAX_ROWS_PER_REQUEST:
+            raise ValueError(f"max_rows must be between 1 and {MAX_ROWS_PER_REQUEST}")
+        if max_bytes < MIN_BODY_BYTES:
+            raise ValueError(f"max_bytes must be at least {MIN_BODY_BYTES}")
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self._rows: list[bytes] = []
+        self._keys: list[str] = []
+        self._first_row = 0
+        self._size = BODY_OVERHEAD
+
+    @property
+    def max_row_bytes(self) -> int:
+        """The largest encoded row that fits in a request on its own."""
+        return self.max_bytes - BODY_OVERHEAD
+
+    def add(self, row: ValidRow) -> PackedRequest | None:
+        """Add a row; return the previous request if this row did not fit in it."""
+        # A comma separates this row from the previous one.
+        added = len(row.encoded) + (1 if self._rows else 0)
+        finished = None
+        if self._rows and (len(self._rows) >= self.max_rows or self._size + added > self.max_bytes):
+            finished = self.flush()
+            added = len(row.encoded)
+        if not self._rows:
+            self._first_row = row.row_number
+        self._rows.append(row.encoded)
+        self._keys.append(row.key)
+        self._size += added
+        return finished
+
+    def flush(self) -> PackedRequest | None:
+        """Return the request being filled, if it has any rows, and start a new one."""
+        if not self._rows:
+            return None
+        request = PackedRequest(
+            body=b"".join((BODY_PREFIX, b",".join(self._rows), BODY_SUFFIX)),
+            keys=self._keys,
+            first_row=self._first_row,
+        )
+        self._rows, self._keys, self._size = [], [], BODY_OVERHEAD
+        return request
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledRequest:
+    """Where one packed request lies in the spool, and what it holds."""
+
+    index: int
+    first_row: int
+    rows: int
+    offset: int
+    body_length: int
+    keys_length: int
+
+
+class RequestSpool:
+    """Hold packed requests in a temporary file until every row has been validated.
+
+    This lets a load be checked in full before its first request is sent, reading the source
+    once and keeping memory flat; small loads never leave memory. Close it (or use ``with``).
+    """
+
+    def __init__(self) -> None:
+        # Closed by close() or __exit__: the spool lives as long as the load.
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=SPOOL_MEMORY_BYTES, prefix="sfmc-de-requests-"
+        )
+        self.requests: list[SpooledRequest] = []
+        self.rows = 0
+        self._end = 0
+        self._encode = msgspec.json.Encoder().encode
+        self._decode_keys = msgspec.json.Decoder(list[str]).decode
+
+    def append(self, request: PackedRequest) -> SpooledRequest:
+        keys = self._encode(request.keys)
+        self._file.seek(self._end)
+        self._file.write(request.body)
+        self._file.write(keys)
+        spooled = SpooledRequest(
+            index=len(self.requests),
+            first_row=request.first_row,
+            rows=request.rows,
+            offset=self._end,
+            body_length=len(request.body),
+            keys_length=len(keys),
+        )
+        self._end += len(request.body) + len(keys)
+        self.requests.append(spooled)
+        self.rows += request.rows
+        return spooled
+
+    def body(self, request: SpooledRequest) -> bytes:
+        self._file.seek(request.offset)
+        return self._file.read(request.body_length)
+
+    def keys(self, request: SpooledRequest) -> list[str]:
+        self._file.seek(request.offset + request.body_length)
+        return self._decode_keys(self._file.read(request.keys_length))
+
+    def __iter__(self) -> Iterator[SpooledRequest]:
+        return iter(self.requests)
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> RequestSpool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
