@@ -18,6 +18,7 @@ from airflow_provider_sfmc_de.failed_rows import (
     check_report_path,
     record_request_results,
 )
+from airflow_provider_sfmc_de.hooks.sfmc import SfmcHook
 from airflow_provider_sfmc_de.outcome import (
     OUTCOME_ERROR,
     OUTCOME_TIMEOUT,
@@ -29,7 +30,6 @@ from airflow_provider_sfmc_de.triggers.data_extension import DataExtensionAsyncR
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_sfmc_de.hooks.sfmc import SfmcHook
 
 # The trigger reports a timeout itself, with the requests still unfinished; the deferral timeout
 # is only a backstop for a trigger that stopped answering.
@@ -93,7 +93,6 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> SfmcHook:
-        from airflow_provider_sfmc_de.hooks.sfmc import SfmcHook
 
         return SfmcHook(sfmc_conn_id=self.sfmc_conn_id)
 

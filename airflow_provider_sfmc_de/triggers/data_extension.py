@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_sfmc_de.hooks.sfmc import SfmcAsyncHook
 from airflow_provider_sfmc_de.outcome import RequestWatch, WaitOutcome, error_outcome
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-    from airflow_provider_sfmc_de.hooks.sfmc import SfmcAsyncHook
 
 
 class DataExtensionAsyncRequestTrigger(BaseTrigger):
@@ -64,8 +63,6 @@ class DataExtensionAsyncRequestTrigger(BaseTrigger):
         )
 
     def _get_async_hook(self) -> SfmcAsyncHook:
-        from airflow_provider_sfmc_de.hooks.sfmc import SfmcAsyncHook
-
         return SfmcAsyncHook(sfmc_conn_id=self.sfmc_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
