@@ -14,9 +14,9 @@ from airflow_provider_sfmc_de.hooks.sfmc import SfmcHook
 
 
 def test_airflow_lists_the_connection_type_with_its_hook_and_fields():
+    command = ["providers", "get", "airflow-provider-sfmc-de", "--full", "--output", "json"]
     result = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "get", "airflow-provider-sfmc-de"]
-        + ["--full", "--output", "json"],
+        [sys.executable, "-m", "airflow", *command],
         capture_output=True,
         text=True,
         env=os.environ.copy(),
