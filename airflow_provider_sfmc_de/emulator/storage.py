@@ -1,0 +1,142 @@
+"""Data Extension rows in SQLite: in memory by default, in a file when the config names one."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_sfmc_de.schema import FieldType
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from airflow_provider_sfmc_de.emulator.config import DataExtensionDefinition
+
+_INTEGER_TYPES = frozenset({FieldType.NUMBER, FieldType.BOOLEAN})
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class RowStore:
+    """One SQLite table per Data Extension, with its primary key, behind one lock.
+
+    :param extensions: the Data Extensions to hold.
+    :param path: a SQLite file to keep the rows in, or ``None`` for memory.
+    """
+
+    def __init__(self, extensions: Iterable[DataExtensionDefinition], path: str | None) -> None:
+        self.lock = threading.RLock()
+        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._extensions = {extension.key: extension for extension in extensions}
+        self._counts: dict[str, int] = {}
+        for extension in self._extensions.values():
+            self._create_table(extension)
+            table = self._table(extension.key)
+            (self._counts[extension.key],) = self._db.execute(
+                f"SELECT COUNT(*) FROM {table}"
+            ).fetchone()
+        self._db.commit()
+
+    @staticmethod
+    def _table(key: str) -> str:
+        return _quote(f"de_{key}")
+
+    def _create_table(self, extension: DataExtensionDefinition) -> None:
+        columns = []
+        for field in extension.fields:
+            affinity = "INTEGER" if field.type in _INTEGER_TYPES else "TEXT"
+            # SQL Server's default collation compares text case-insensitively, keys included.
+            collation = " COLLATE NOCASE" if affinity == "TEXT" else ""
+            columns.append(f"{_quote(field.name)} {affinity}{collation}")
+        if extension.primary_key:
+            key_columns = ", ".join(_quote(name) for name in extension.primary_key)
+            columns.append(f"PRIMARY KEY ({key_columns})")
+        self._db.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._table(extension.key)} ({', '.join(columns)})"
+        )
+
+    def existing_keys(
+        self, key: str, candidates: Iterable[tuple[Any, ...]]
+    ) -> set[tuple[Any, ...]]:
+        """Return those of ``candidates`` (lower-cased key tuples) already stored."""
+        extension = self._extensions[key]
+        names = extension.primary_key
+        if not names:
+            return set()
+        wanted = list(set(candidates))
+        found: set[tuple[Any, ...]] = set()
+        with self.lock:
+            temp_table = f"wanted_keys_{len(names)}"
+            temp_columns = ", ".join(f"k{index}" for index in range(len(names)))
+            self._db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp_table} ({temp_columns})")
+            self._db.execute(f"DELETE FROM {temp_table}")
+            placeholders = ", ".join("?" for _ in names)
+            self._db.executemany(
+                f"INSERT INTO {temp_table} ({temp_columns}) VALUES ({placeholders})", wanted
+            )
+            join = " AND ".join(
+                f"t.{_quote(name)} = w.k{index}" for index, name in enumerate(names)
+            )
+            selected = ", ".join(f"t.{_quote(name)}" for name in names)
+            for row in self._db.execute(
+                f"SELECT {selected} FROM {self._table(key)} t JOIN {temp_table} w ON {join}"
+            ):
+                found.add(tuple(v.lower() if isinstance(v, str) else v for v in row))
+        return found
+
+    def write(
+        self, key: str, rows: list[dict[str, Any]], *, update_existing: bool, new_rows: int
+    ) -> None:
+        """Insert rows, or with ``update_existing`` update the given columns of existing keys.
+
+        Consecutive rows with the same columns go to SQLite in one ``executemany``; the order
+        of the rows is kept, so a later row for the same key wins. ``new_rows`` is how many of
+        them add a key, for the row count.
+        """
+        extension = self._extensions[key]
+        table = self._table(key)
+        key_columns = ", ".join(_quote(name) for name in extension.primary_key)
+        with self.lock:
+            for columns, group in groupby(rows, key=lambda row: tuple(row)):
+                column_list = ", ".join(_quote(name) for name in columns)
+                placeholders = ", ".join("?" for _ in columns)
+                statement = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"
+                if update_existing and extension.primary_key:
+                    updates = [
+                        f"{_quote(name)} = excluded.{_quote(name)}"
+                        for name in columns
+                        if name not in extension.primary_key
+                    ]
+                    action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+                    statement += f" ON CONFLICT ({key_columns}) {action}"
+                self._db.executemany(statement, (tuple(row.values()) for row in group))
+            self._db.commit()
+            self._counts[key] += new_rows
+
+    def count(self, key: str) -> int:
+        return self._counts[key]
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    def read(self, key: str, *, offset: int = 0, limit: int = -1) -> list[dict[str, Any]]:
+        """Return stored rows in the order they were first inserted."""
+        extension = self._extensions[key]
+        names = [field.name for field in extension.fields]
+        columns = ", ".join(_quote(name) for name in names)
+        with self.lock:
+            cursor = self._db.execute(
+                f"SELECT {columns} FROM {self._table(key)} ORDER BY rowid LIMIT ? OFFSET ?",
+                (limit, offset),
+            )
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def close(self) -> None:
+        with self.lock:
+            self._db.close()
