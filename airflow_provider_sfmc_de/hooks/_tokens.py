@@ -89,7 +89,10 @@ ACCESS_TOKENS = TokenCache()
 
 
 class RefreshTokenStore(Protocol):
-    """Where the newest refresh token of a connection is kept between runs."""
+    """Where the newest refresh token of a connection is kept between runs.
+
+    ``name`` says where, for messages (``"Airflow Variable 'sfmc_refresh_token_x'"``).
+    """
 
     name: str
 
@@ -115,7 +118,8 @@ class VariableRefreshTokenStore:
     """
 
     def __init__(self, conn_id: str) -> None:
-        self.name = refresh_token_variable(conn_id)
+        self.key = refresh_token_variable(conn_id)
+        self.name = f"Airflow Variable {self.key!r}"
 
     def read(self) -> str | None:
         if _in_task_context():
@@ -123,12 +127,12 @@ class VariableRefreshTokenStore:
             from airflow.sdk.execution_time.cache import SecretCache
 
             # A cached value could be a token another worker has already used.
-            SecretCache.invalidate_variable(self.name)
-            value = Variable.get(self.name, default=None)
+            SecretCache.invalidate_variable(self.key)
+            value = Variable.get(self.key, default=None)
         else:
             from airflow.models import Variable as VariableModel
 
-            value = VariableModel.get(self.name, default_var=None)
+            value = VariableModel.get(self.key, default_var=None)
         return value or None
 
     def write(self, refresh_token: str) -> None:
@@ -136,11 +140,11 @@ class VariableRefreshTokenStore:
         if _in_task_context():
             from airflow.sdk import Variable
 
-            Variable.set(self.name, refresh_token, description=description)
+            Variable.set(self.key, refresh_token, description=description)
         else:
             from airflow.models import Variable as VariableModel
 
-            VariableModel.set(self.name, refresh_token, description=description)
+            VariableModel.set(self.key, refresh_token, description=description)
 
 
 @contextlib.contextmanager

@@ -315,7 +315,7 @@ class SfmcHook(BaseHook):
     def _sign_in_advice(self) -> str:
         return (
             f"Sign in again with `sfmc-de authorize --conn-id {self.sfmc_conn_id}`; it stores "
-            f"a new refresh token in the Airflow Variable {self.refresh_token_store.name!r}."
+            f"a new refresh token in the {self.refresh_token_store.name}."
         )
 
     def _read_refresh_token(self) -> str | None:
