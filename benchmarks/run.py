@@ -10,6 +10,7 @@ printed and written to ``benchmarks/results/`` as JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -20,11 +21,14 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.job import LoadJob
 from benchmarks.report import LOADERS, figures, markdown_table, ratios, text_report, verdicts
 from benchmarks.staging import TABLE, create_staging_table
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 log = logging.getLogger("benchmarks")
 
@@ -91,7 +95,8 @@ def measure_loader(loader: str, staging_path: Path, work_dir: Path, logs_dir: Pa
 
     from airflow_provider_sfmc_de.emulator import run_emulator
 
-    with run_emulator(emulator_config()) as emulator:
+    emulator_log = logs_dir / f"emulator-{loader}-{rows}.log"
+    with _stderr_to(emulator_log), run_emulator(emulator_config()) as emulator:
         job = LoadJob(
             **job_fields,
             emulator={
@@ -104,6 +109,21 @@ def measure_loader(loader: str, staging_path: Path, work_dir: Path, logs_dir: Pa
         )
         measurement = run_load(job, log_path)
         return figures(measurement, emulator.stats())
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Send this process's stderr, and that of processes it starts, to a file for a while."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("w") as log_file:
+            os.dup2(log_file.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def machine() -> dict[str, Any]:
@@ -158,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     arguments = parse_arguments(argv)
     results_dir: Path = arguments.results_dir
     logs_dir = results_dir / "logs"
