@@ -7,6 +7,7 @@ raises :class:`RowError` naming the field and the rule. The rules SFMC does not 
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -27,6 +28,7 @@ PHONE_PATTERN = re.compile(r"\+?[0-9][0-9 ().\-]*")
 LOCALE_PATTERN = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z]{2})?")
 DATE_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y")
 VALIDATION_ERROR = "ValidationError"
+MAX_PLANS = 1000
 
 
 class RowError(Exception):
@@ -54,6 +56,8 @@ def _as_text(field: FieldDefinition, value: Any) -> str:
 
 
 def _to_text(field: FieldDefinition, value: Any) -> str:
+    if type(value) is str and (field.length is None or len(value) <= field.length):
+        return value
     return _as_text(field, value)
 
 
@@ -97,6 +101,13 @@ def _to_decimal(field: FieldDefinition, value: Any) -> str:
     return str(rounded)
 
 
+@functools.lru_cache(maxsize=65536)
+def _date_text(text: str) -> str | None:
+    # Loads repeat dates a lot; caching the parse makes Date the cheapest type to check.
+    parsed = parse_date(text)
+    return None if parsed is None else parsed.isoformat()
+
+
 def parse_date(text: str) -> datetime | None:
     """Parse the date spellings SFMC accepts; ``None`` when none matches."""
     text = text.strip()
@@ -117,16 +128,16 @@ def parse_date(text: str) -> datetime | None:
 
 
 def _to_date(field: FieldDefinition, value: Any) -> str:
-    parsed = parse_date(value) if isinstance(value, str) else None
-    if parsed is None:
+    stored = _date_text(value) if isinstance(value, str) else None
+    if stored is None:
         raise RowError(f"The value for field '{field.name}' is not a valid date.")
-    return parsed.isoformat()
+    return stored
 
 
 def _to_boolean(field: FieldDefinition, value: Any) -> int:
-    spelling = str(value).strip().lower() if not isinstance(value, dict | list) else ""
-    if isinstance(value, bool):
+    if value is True or value is False:
         return int(value)
+    spelling = str(value).strip().lower() if not isinstance(value, dict | list) else ""
     if spelling in TRUE_SPELLINGS:
         return 1
     if spelling in FALSE_SPELLINGS:
@@ -177,39 +188,50 @@ class RowChecker:
         self.extension = extension
         # SQL Server column names are case-insensitive, so SFMC matches them that way.
         self._fields = {field.name.lower(): field for field in extension.fields}
-        self._defaults = {
-            field.name: CONVERTERS[field.type](field, field.default_value)
+        self._defaults = [
+            (field.name, CONVERTERS[field.type](field, field.default_value))
             for field in extension.fields
             if field.default_value not in (None, "")
-        }
+        ]
+        self._required = [field.name for field in extension.fields if field.is_required]
         self.primary_key = extension.primary_key
+        self._plans: dict[tuple[str, ...], list[tuple[str, str, Any, FieldDefinition]]] = {}
 
-    def convert(self, row: Any) -> dict[str, Any]:
-        """Return ``{field name: stored value}`` for the columns the row gives."""
-        if not isinstance(row, dict):
-            raise RowError("The item is not an object of field names and values.")
-        values: dict[str, Any] = {}
-        for name, value in row.items():
+    def _plan(self, names: tuple[str, ...]) -> list[tuple[str, str, Any, FieldDefinition]]:
+        """How to convert a row with these column names; rows of a load share a few plans."""
+        plan = self._plans.get(names)
+        if plan is not None:
+            return plan
+        plan = []
+        for name in names:
             field = self._fields.get(name.lower())
             if field is None:
                 raise RowError(
                     f"The field '{name}' does not exist in Data Extension '{self.extension.key}'."
                 )
-            if value is None or value == "":
-                values[field.name] = None
-            else:
-                values[field.name] = CONVERTERS[field.type](field, value)
-        return values
+            plan.append((name, field.name, CONVERTERS[field.type], field))
+        if len(self._plans) < MAX_PLANS:
+            self._plans[names] = plan
+        return plan
+
+    def convert(self, row: Any) -> dict[str, Any]:
+        """Return ``{field name: stored value}`` for the columns the row gives."""
+        if type(row) is not dict:
+            raise RowError("The item is not an object of field names and values.")
+        return {
+            name: None if (value := row[source]) is None or value == "" else convert(field, value)
+            for source, name, convert, field in self._plan(tuple(row))
+        }
 
     def check_new_row(self, values: dict[str, Any]) -> dict[str, Any]:
         """Complete a row about to be inserted with defaults; refuse it if a required field is
         missing."""
-        for name, default in self._defaults.items():
+        for name, default in self._defaults:
             if values.get(name) is None:
                 values[name] = default
-        for field in self.extension.fields:
-            if field.is_required and values.get(field.name) is None:
-                raise RowError(f"The field '{field.name}' is required and has no value.")
+        for name in self._required:
+            if values.get(name) is None:
+                raise RowError(f"The field '{name}' is required and has no value.")
         return values
 
     def check_key(self, values: dict[str, Any]) -> None:
@@ -220,6 +242,9 @@ class RowChecker:
 
     def key_of(self, values: dict[str, Any]) -> tuple[Any, ...]:
         """The row's primary key, compared the way SQL Server's default collation compares."""
+        if len(self.primary_key) == 1:
+            value = values.get(self.primary_key[0])
+            return (value.lower() if isinstance(value, str) else value,)
         return tuple(
             value.lower() if isinstance(value, str) else value
             for value in (values.get(name) for name in self.primary_key)

@@ -115,7 +115,7 @@ class RowStore:
                     ]
                     action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
                     statement += f" ON CONFLICT ({key_columns}) {action}"
-                self._db.executemany(statement, (tuple(row.values()) for row in group))
+                self._db.executemany(statement, [tuple(row.values()) for row in group])
             self._db.commit()
             self._counts[key] += new_rows
 
