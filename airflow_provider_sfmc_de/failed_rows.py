@@ -47,11 +47,14 @@ class RequestRows:
     :param request_id: SFMC's id of the request.
     :param rows: how many rows it carried, when known.
     :param first_row: the 1-based load row number of its first row, when known.
+    :param numbered: its rows are consecutive rows of the load (no rejected row among them),
+        so the load row number of each follows from ``first_row``.
     """
 
     request_id: str
     rows: int | None = None
     first_row: int | None = None
+    numbered: bool = False
 
 
 @dataclass
@@ -110,12 +113,17 @@ class LoadManifest:
                 "request_ids was given a dict without a 'request_ids' entry; pass the insert "
                 f"operator's return value or a list of ids (keys given: {sorted(result)})."
             )
-        described = {entry["request_id"]: entry for entry in result.get("requests") or [] if entry}
+        described = {
+            entry["request_id"]: entry
+            for entry in _with_row_numbering(result)
+            if entry.get("request_id")
+        }
         requests = [
             RequestRows(
                 request_id,
                 rows=described.get(request_id, {}).get("rows"),
                 first_row=described.get(request_id, {}).get("first_row"),
+                numbered=described.get(request_id, {}).get("numbered", False),
             )
             for request_id in dict.fromkeys(result["request_ids"] or [])
         ]
@@ -334,12 +342,35 @@ def _failed_row(
     return FailedRow(
         request_id=request.request_id,
         position=position,
-        row_number=request.first_row + position - 1 if request.first_row is not None else None,
+        row_number=request.first_row + position - 1
+        if request.numbered and request.first_row is not None
+        else None,
         key=keys[position - 1] if keys is not None and position <= len(keys) else None,
         error_code=error_code,
         message=message,
         transient=is_transient(message),
     )
+
+
+def _with_row_numbering(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The operator's request entries, each marked ``numbered`` when its rows are consecutive.
+
+    Rows the operator rejected are not sent, so a request whose row range holds a rejected row
+    cannot map positions to load row numbers; its range ends where the next request starts.
+    """
+    entries = [dict(entry) for entry in result.get("requests") or [] if entry]
+    no_gaps = result.get("rows_rejected") == 0
+    rows_read = result.get("rows_read")
+    for index, entry in enumerate(entries):
+        first_row, rows = entry.get("first_row"), entry.get("rows")
+        if index + 1 < len(entries):
+            end = entries[index + 1].get("first_row")
+        else:
+            end = rows_read + 1 if isinstance(rows_read, int) else None
+        entry["numbered"] = no_gaps or (
+            None not in (first_row, rows, end) and end - first_row == rows
+        )
+    return entries
 
 
 def _parse_text(text: str) -> Any:

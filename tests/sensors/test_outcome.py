@@ -89,7 +89,7 @@ def test_results_are_matched_to_rows_by_position():
     with report:
         tally = record_request_results(
             report,
-            RequestRows("r1", rows=3, first_row=11),
+            RequestRows("r1", rows=3, first_row=11, numbered=True),
             [OK, DUPLICATE, DEADLOCK],
             keys=["1|EU", "2|EU", "3|US"],
         )
@@ -109,3 +109,25 @@ def test_manifest_refuses_what_is_not_request_ids():
     with pytest.raises(ValueError, match="list of SFMC request ids"):
         LoadManifest.from_argument(42)
     assert LoadManifest.from_argument("abc-123").request_ids == ["abc-123"]
+
+
+def test_row_numbers_are_only_given_where_no_rejected_row_makes_a_gap():
+    # Rows 1-10 read; row 3 rejected by the operator, so the first request holds rows 1, 2, 4.
+    manifest = LoadManifest.from_argument(
+        {
+            "request_ids": ["r1", "r2"],
+            "rows_read": 10,
+            "rows_rejected": 1,
+            "requests": [
+                {"request_id": "r1", "rows": 3, "first_row": 1},
+                {"request_id": "r2", "rows": 6, "first_row": 5},
+            ],
+        }
+    )
+    assert [request.numbered for request in manifest.requests] == [False, True]
+    report = FailedRowsReport(None)
+    with report:
+        for request in manifest.requests:
+            record_request_results(report, request, [OK, DUPLICATE])
+    assert [row.row_number for row in report.examples] == [None, 6]
+    assert report.describe(report.examples[0]).startswith("row 2 of request r1:")
