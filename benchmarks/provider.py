@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airflow.models import Connection
+
 from airflow_provider_sfmc_de.hooks.sfmc import SfmcHook
 from airflow_provider_sfmc_de.operators.data_extension import DataExtensionInsertOperator
 from benchmarks.job import BATCH_MAX_BYTES, BATCH_MAX_ROWS, LoadCounts
@@ -35,6 +37,10 @@ def prepare(job: LoadJob) -> None:
         {"conn_type": "sqlite", "host": job.staging_path}
     )
     os.environ[f"AIRFLOW_CONN_{SFMC_CONN_ID.upper()}"] = job.emulator["connection"]
+    # Outside a task the hook looks connections up through Airflow's secrets backends, whose
+    # first use sets up Airflow's settings and database layer (seconds, once per process). A
+    # worker has done that before its task starts, so it is done here before the clock starts.
+    Connection.get_connection_from_secrets(SFMC_CONN_ID)
     _count_request_bodies()
 
 
