@@ -1,0 +1,78 @@
+"""Synchronous rowsets: upsert through ``/hub/v1/dataevents`` and paged read-back."""
+
+from __future__ import annotations
+
+import httpx
+
+from airflow_provider_sfmc_de.emulator import Emulator
+from tests.emulator.conftest import CUSTOMERS, api_client, customer, fast_config
+
+HUB_URL = f"/hub/v1/dataevents/key:{CUSTOMERS}/rowset"
+ROWSET_URL = f"/data/v1/customobjectdata/key/{CUSTOMERS}/rowset"
+
+
+def hub_row(number: int, **values: object) -> dict:
+    row = customer(number, **values)
+    return {"keys": {"SubscriberKey": row.pop("SubscriberKey")}, "values": row}
+
+
+def test_hub_upsert_saves_rows_and_echoes_them(
+    module_emulator: Emulator, client: httpx.Client
+) -> None:
+    rows = [hub_row(8000), hub_row(8001, SignupDate="2023-05-06T07:08:09")]
+
+    answer = client.post(HUB_URL, json=rows)
+
+    assert answer.status_code == 200
+    assert answer.json() == rows
+    stored = {row["SubscriberKey"]: row for row in module_emulator.rows(CUSTOMERS)}
+    assert stored["S0008001"]["SignupDate"] == "2023-05-06T07:08:09"
+
+
+def test_hub_rejects_rows_after_the_first_bad_one(
+    module_emulator: Emulator, client: httpx.Client
+) -> None:
+    rows = [hub_row(8100), hub_row(8101, EmailAddress="broken"), hub_row(8102)]
+
+    answer = client.post(HUB_URL, json=rows)
+
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["errorcode"] == 10006
+    assert body["message"].startswith("Unable to save rows for data extension ID")
+    assert "EmailAddress" in body["additionalErrors"][0]["message"]
+    keys = {row["SubscriberKey"] for row in module_emulator.rows(CUSTOMERS)}
+    assert "S0008100" in keys
+    assert not {"S0008101", "S0008102"} & keys
+
+
+def test_rowset_reads_back_in_pages(sfmc_emulator_factory) -> None:
+    emulator = sfmc_emulator_factory(fast_config())
+    with api_client(emulator) as client:
+        client.post(HUB_URL, json=[hub_row(n, IsSubscribed=n % 2 == 0) for n in range(5)])
+
+        first = client.get(ROWSET_URL, params={"$page": 1, "$pageSize": 2}).json()
+        last = client.get(ROWSET_URL, params={"$page": 3, "$pageSize": 2}).json()
+
+    assert (first["page"], first["pageSize"], first["count"]) == (1, 2, 5)
+    assert first["customObjectKey"] == CUSTOMERS
+    assert "next" in first["links"]
+    assert "next" not in last["links"]
+    assert first["items"][0] == {
+        "keys": {"SubscriberKey": "S0000000"},
+        "values": {
+            "EmailAddress": "user0@example.com",
+            "FirstName": "Ada",
+            "LastName": "",
+            "SignupDate": "",
+            "IsSubscribed": "True",
+        },
+    }
+    assert [item["keys"]["SubscriberKey"] for item in last["items"]] == ["S0000004"]
+
+
+def test_rowset_of_unknown_key_is_404(client: httpx.Client) -> None:
+    answer = client.get("/data/v1/customobjectdata/key/NoSuchKey/rowset")
+
+    assert answer.status_code == 404
+    assert answer.json()["errorcode"] == 10002
