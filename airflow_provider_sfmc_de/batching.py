@@ -35,6 +35,7 @@ class PackedRequest:
     body: bytes
     keys: list[str]
     first_row: int
+    last_row: int
 
     @property
     def rows(self) -> int:
@@ -59,7 +60,7 @@ class RequestPacker:
         self.max_bytes = max_bytes
         self._rows: list[bytes] = []
         self._keys: list[str] = []
-        self._first_row = 0
+        self._first_row = self._last_row = 0
         self._size = BODY_OVERHEAD
 
     @property
@@ -79,6 +80,7 @@ class RequestPacker:
             self._first_row = row.row_number
         self._rows.append(row.encoded)
         self._keys.append(row.key)
+        self._last_row = row.row_number
         self._size += added
         return finished
 
@@ -90,6 +92,7 @@ class RequestPacker:
             body=b"".join((BODY_PREFIX, b",".join(self._rows), BODY_SUFFIX)),
             keys=self._keys,
             first_row=self._first_row,
+            last_row=self._last_row,
         )
         self._rows, self._keys, self._size = [], [], BODY_OVERHEAD
         return request
@@ -101,6 +104,7 @@ class SpooledRequest:
 
     index: int
     first_row: int
+    last_row: int
     rows: int
     offset: int
     body_length: int
@@ -133,6 +137,7 @@ class RequestSpool:
         spooled = SpooledRequest(
             index=len(self.requests),
             first_row=request.first_row,
+            last_row=request.last_row,
             rows=request.rows,
             offset=self._end,
             body_length=len(request.body),

@@ -451,6 +451,7 @@ class DataExtensionInsertOperator(BaseOperator):
                     "request_id": request_ids[request.index],
                     "rows": request.rows,
                     "first_row": request.first_row,
+                    "last_row": request.last_row,
                 }
                 for request in spool
             ],

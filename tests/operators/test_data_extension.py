@@ -21,7 +21,9 @@ def test_xcom_list_of_dicts_is_loaded(run_operator, sfmc_default):
     assert result["rows_read"] == result["rows_submitted"] == 5
     assert result["rows_rejected"] == 0
     [request_id] = result["request_ids"]
-    assert result["requests"] == [{"request_id": request_id, "rows": 5, "first_row": 1}]
+    assert result["requests"] == [
+        {"request_id": request_id, "rows": 5, "first_row": 1, "last_row": 5}
+    ]
     assert result["row_keys"] == {request_id: [f"C{number:05d}" for number in range(1, 6)]}
     assert result["primary_key"] == ["SubscriberKey"]
     assert result["rejected_rows_path"] is None
@@ -161,6 +163,13 @@ def test_skip_sends_the_valid_rows_and_counts_add_up(run_operator, sfmc_default)
         (8, "duplicate_primary_key"),
     ]
     assert "rows 3 and 8" in report[1]["message"]
+    # A request's row numbers have gaps where rows were rejected: rows < last - first + 1.
+    assert result["requests"][0] | {"request_id": None} == {
+        "request_id": None,
+        "rows": 8,
+        "first_row": 1,
+        "last_row": 10,
+    }
     wait_for_results(result["request_ids"])
     assert len(sfmc_default.rows("Demo_Customers")) == 8
 
@@ -174,7 +183,7 @@ def test_dry_run_checks_everything_and_sends_nothing(run_operator, sfmc_default)
     assert result["request_ids"] == []
     assert (result["rows_read"], result["rows_valid"], result["rows_rejected"]) == (4, 3, 1)
     assert result["rows_submitted"] == 0
-    assert result["requests"] == [{"request_id": None, "rows": 3, "first_row": 1}]
+    assert result["requests"] == [{"request_id": None, "rows": 3, "first_row": 1, "last_row": 3}]
     assert sfmc_default.stats()["async_requests"] == 0
 
 

@@ -32,6 +32,7 @@ def test_requests_fill_up_to_the_row_limit():
     requests = pack(RequestPacker(max_rows=4, max_bytes=10_000), rows(10))
     assert [request.rows for request in requests] == [4, 4, 2]
     assert [request.first_row for request in requests] == [1, 5, 9]
+    assert [request.last_row for request in requests] == [4, 8, 10]
     assert requests[1].keys == ["K000005", "K000006", "K000007", "K000008"]
     body = json.loads(requests[0].body)
     assert [item["Id"] for item in body["items"]] == ["K000001", "K000002", "K000003", "K000004"]
