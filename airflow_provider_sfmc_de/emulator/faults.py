@@ -69,12 +69,14 @@ class FaultSwitches:
         self._lock = threading.Lock()
         self._random = random.Random()
         self._faults: dict[str, dict[str, Any]] = {}
+        self._rows_seen = 0
         self.replace(spec or {})
 
     def replace(self, spec: dict[str, Any]) -> None:
         checked = check_fault_spec(spec)
         with self._lock:
             self._faults = checked
+            self._rows_seen = 0
 
     def clear(self) -> None:
         with self._lock:
@@ -108,6 +110,16 @@ class FaultSwitches:
         settings = self._faults.get(name)
         return int(settings.get("polls", 1)) if settings is not None else 0
 
-    def deadlock_every(self) -> int:
-        settings = self._faults.get("deadlock_rows")
-        return int(settings.get("every", 1)) if settings is not None else 0
+    def deadlocked_positions(self, row_count: int) -> set[int]:
+        """Positions, in a request of ``row_count`` rows, of the rows that hit a deadlock.
+
+        Every Nth row processed since the fault was set fails, across requests.
+        """
+        with self._lock:
+            settings = self._faults.get("deadlock_rows")
+            if settings is None:
+                return set()
+            every = max(int(settings.get("every", 1)), 1)
+            first = self._rows_seen
+            self._rows_seen += row_count
+        return {position for position in range(row_count) if (first + position + 1) % every == 0}

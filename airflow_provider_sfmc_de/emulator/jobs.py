@@ -71,7 +71,6 @@ class AsyncProcessor:
         self._queue: queue.Queue[AsyncJob | None] = queue.Queue()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sfmc-emulator-async", daemon=True)
-        self._rows_processed = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -99,20 +98,12 @@ class AsyncProcessor:
                 # A bug here must not stop the thread, or every later request would hang.
                 log.exception("Processing async request %s failed.", job.request_id)
 
-    def _deadlocked_positions(self, row_count: int) -> set[int]:
-        every = self.faults.deadlock_every()
-        first = self._rows_processed
-        self._rows_processed += row_count
-        if not every:
-            return set()
-        return {position for position in range(row_count) if (first + position + 1) % every == 0}
-
     def _process(self, job: AsyncJob) -> None:
         job.pickup_time = now_text()
         started = time.monotonic()
         items = job.items or []
         results = job.writer.write(
-            items, upsert=job.upsert, deadlocked=self._deadlocked_positions(len(items))
+            items, upsert=job.upsert, deadlocked=self.faults.deadlocked_positions(len(items))
         )
         job.results = results
         job.error_count = sum(1 for result in results if result is not None)
