@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from airflow_provider_sfmc_de.emulator.app import create_app
 from airflow_provider_sfmc_de.emulator.config import (
@@ -40,12 +42,17 @@ def serve(
 ) -> None:
     """Serve until interrupted (Ctrl+C or SIGTERM)."""
     app = create_app(config)
+    # stdout carries only the ready line, so that a parent process can read it; logs go to
+    # stderr (uvicorn's default sends its access log to stdout).
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     server = _AnnouncingServer(
         uvicorn.Config(
             app,
             host=host,
             port=port,
             log_level="info",
+            log_config=log_config,
             access_log=access_log,
             timeout_graceful_shutdown=2,
         )
@@ -76,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = read_config_file(args.config) if args.config else default_config()
         serve(config, host=args.host, port=args.port, access_log=args.access_log)
+    except KeyboardInterrupt:
+        # uvicorn has shut down cleanly and re-raises Ctrl+C; that is a normal stop.
+        return 0
     except EmulatorConfigError as error:
         print(f"sfmc-de emulator: {error}", file=sys.stderr)
         return 2
