@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from airflow_provider_sfmc_de.outcome import count_of
+
 log = logging.getLogger(__name__)
 
 # SFMC ends the message of a row that lost a SQL deadlock with this sentence; such a row did
@@ -261,12 +263,16 @@ class FailedRowsReport:
     def failure_message(self, *, rows_total: int | None, max_failed_rows: int) -> str:
         """The task's failure summary: counts, the first failures, and where the rest are."""
         own_faults = self.rows_failed - self.transient_failures
-        out_of = f" of {rows_total}" if rows_total is not None else ""
+        failed = (
+            f"{self.rows_failed} of {count_of(rows_total, 'row')}"
+            if rows_total is not None
+            else count_of(self.rows_failed, "row")
+        )
         lines = [
-            f"{self.rows_failed}{out_of} rows failed in SFMC, more than max_failed_rows="
-            f"{max_failed_rows}: {own_faults} rejected, {self.transient_failures} hit a transient "
+            f"{failed} failed in SFMC, more than max_failed_rows={max_failed_rows}: "
+            f"{own_faults} failed on their own data, {self.transient_failures} lost a transient "
             "deadlock (safe to send again as an upsert).",
-            f"First {len(self.examples)} failures:",
+            f"First {count_of(len(self.examples), 'failure')}:",
             *(f"  {self.describe(row)}" for row in self.examples),
             f"Full report: {self.path}"
             if self.path
@@ -356,14 +362,17 @@ def _with_row_numbering(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The operator's request entries, each marked ``numbered`` when its rows are consecutive.
 
     Rows the operator rejected are not sent, so a request whose row range holds a rejected row
-    cannot map positions to load row numbers; its range ends where the next request starts.
+    cannot map positions to load row numbers. The range ends at the entry's ``last_row``, or
+    where the next request starts.
     """
     entries = [dict(entry) for entry in result.get("requests") or [] if entry]
     no_gaps = result.get("rows_rejected") == 0
     rows_read = result.get("rows_read")
     for index, entry in enumerate(entries):
         first_row, rows = entry.get("first_row"), entry.get("rows")
-        if index + 1 < len(entries):
+        if entry.get("last_row") is not None:
+            end = entry["last_row"] + 1
+        elif index + 1 < len(entries):
             end = entries[index + 1].get("first_row")
         else:
             end = rows_read + 1 if isinstance(rows_read, int) else None

@@ -203,6 +203,11 @@ class RequestWatch:
         return outcome
 
 
+def count_of(count: int, noun: str) -> str:
+    """``1 request``, ``2 requests``: a count with its noun, for log lines and messages."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def error_outcome(message: str, *, elapsed_seconds: float = 0.0) -> WaitOutcome:
     """The outcome when SFMC could not be asked at all (after the hook's own retries)."""
     return WaitOutcome(status=OUTCOME_ERROR, message=message, elapsed_seconds=elapsed_seconds)

@@ -24,6 +24,7 @@ from airflow_provider_sfmc_de.outcome import (
     OUTCOME_TIMEOUT,
     RequestWatch,
     WaitOutcome,
+    count_of,
 )
 from airflow_provider_sfmc_de.triggers.data_extension import DataExtensionAsyncRequestTrigger
 
@@ -106,9 +107,9 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
             self.log.info("There are no SFMC async requests to wait for.")
             return self._finish(WaitOutcome(status="done"))
         self.log.info(
-            "Waiting for %d SFMC async requests%s, %s, checking every %g s for up to %g s; "
-            "an Error status is re-checked for %g s.",
-            len(self.manifest.requests),
+            "Waiting for %s%s %s, checking every %g s for up to %g s; an Error status is "
+            "re-checked for %g s.",
+            count_of(len(self.manifest.requests), "SFMC async request"),
             f" into Data Extension {self.manifest.data_extension_key}"
             if self.manifest.data_extension_key
             else "",
@@ -171,52 +172,21 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
                 "is unknown, belongs to another business unit, or has expired."
             )
         self.log.info(
-            "All %d SFMC async requests finished after %.0f s: %d complete, %d with row errors, "
-            "%d ended in Error.",
-            len(self.manifest.requests),
+            "All %s finished after %.0f s: %d complete, %d with row errors, %d ended in Error.",
+            count_of(len(self.manifest.requests), "SFMC async request"),
             outcome.elapsed_seconds,
             len(outcome.complete),
             len(outcome.with_errors),
             len(outcome.failed),
         )
-        manifest = self.manifest
-        rows_ok: int | None = sum(manifest.request(rid).rows or 0 for rid in outcome.complete)
-        if any(manifest.request(rid).rows is None for rid in outcome.complete):
-            rows_ok = None
-        unaccounted: list[str] = []
-        keys = manifest.keys_for(outcome.needs_results)
-        if outcome.needs_results:
-            self.log.info(
-                "Reading the row results of %d requests with errors.", len(outcome.needs_results)
-            )
-        with FailedRowsReport(self.failed_rows_path, primary_key=manifest.primary_key) as report:
-            for request_id in outcome.needs_results:
-                request = manifest.request(request_id)
-                ended_in_error = request_id in outcome.failed
-                tally = record_request_results(
-                    report,
-                    request,
-                    self.hook.iter_async_results(request_id),
-                    keys=keys.get(request_id),
-                    ended_in_error=ended_in_error,
-                )
-                if rows_ok is not None:
-                    rows_ok += tally.rows_ok
-                if ended_in_error and request.rows is None and tally.results_read == 0:
-                    unaccounted.append(request_id)
-
-        summary = {
-            "data_extension_key": manifest.data_extension_key,
-            "requests": len(manifest.requests),
-            "rows_ok": rows_ok,
-            "rows_failed": report.rows_failed,
-            "transient_failures": report.transient_failures,
-            "failed_rows_path": self.failed_rows_path,
-        }
+        with FailedRowsReport(
+            self.failed_rows_path, primary_key=self.manifest.primary_key
+        ) as report:
+            rows_ok, unaccounted = self._read_failed_rows(outcome, report)
         self.log.info(
-            "SFMC stored %s rows; %d rows failed, %d of them transient deadlocks.%s",
-            "an unknown number of" if rows_ok is None else rows_ok,
-            report.rows_failed,
+            "SFMC stored %s; %s failed, %d of them lost a transient deadlock.%s",
+            "an unknown number of rows" if rows_ok is None else count_of(rows_ok, "row"),
+            count_of(report.rows_failed, "row"),
             report.transient_failures,
             f" Failed rows are listed in {self.failed_rows_path}." if self.failed_rows_path else "",
         )
@@ -232,8 +202,51 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
             )
         if report.rows_failed:
             self.log.warning(
-                "%d rows failed, within max_failed_rows=%d.",
-                report.rows_failed,
+                "%s failed, which max_failed_rows=%d allows.",
+                count_of(report.rows_failed, "row"),
                 self.max_failed_rows,
             )
-        return summary
+        return {
+            "data_extension_key": self.manifest.data_extension_key,
+            "requests": len(self.manifest.requests),
+            "rows_ok": rows_ok,
+            "rows_failed": report.rows_failed,
+            "transient_failures": report.transient_failures,
+            "failed_rows_path": self.failed_rows_path,
+        }
+
+    def _read_failed_rows(
+        self, outcome: WaitOutcome, report: FailedRowsReport
+    ) -> tuple[int | None, list[str]]:
+        """Read all result pages of each request with errors once; add failed rows to the report.
+
+        Return the rows known to be stored (None when a clean request's row count is unknown)
+        and the requests that ended in Error without any row result to account for their rows.
+        """
+        manifest = self.manifest
+        rows_ok: int | None = sum(manifest.request(rid).rows or 0 for rid in outcome.complete)
+        if any(manifest.request(rid).rows is None for rid in outcome.complete):
+            rows_ok = None
+        unaccounted: list[str] = []
+        if not outcome.needs_results:
+            return rows_ok, unaccounted
+        self.log.info(
+            "Reading the row results of %s with errors.",
+            count_of(len(outcome.needs_results), "request"),
+        )
+        keys = manifest.keys_for(outcome.needs_results)
+        for request_id in outcome.needs_results:
+            request = manifest.request(request_id)
+            ended_in_error = request_id in outcome.failed
+            tally = record_request_results(
+                report,
+                request,
+                self.hook.iter_async_results(request_id),
+                keys=keys.get(request_id),
+                ended_in_error=ended_in_error,
+            )
+            if rows_ok is not None:
+                rows_ok += tally.rows_ok
+            if ended_in_error and request.rows is None and tally.results_read == 0:
+                unaccounted.append(request_id)
+        return rows_ok, unaccounted

@@ -131,3 +131,17 @@ def test_row_numbers_are_only_given_where_no_rejected_row_makes_a_gap():
             record_request_results(report, request, [OK, DUPLICATE])
     assert [row.row_number for row in report.examples] == [None, 6]
     assert report.describe(report.examples[0]).startswith("row 2 of request r1:")
+
+
+def test_last_row_tells_whether_a_request_holds_a_gap():
+    manifest = LoadManifest.from_argument(
+        {
+            "request_ids": ["r1", "r2"],
+            "rows_rejected": 3,
+            "requests": [
+                {"request_id": "r1", "rows": 2, "first_row": 1, "last_row": 2},
+                {"request_id": "r2", "rows": 2, "first_row": 4, "last_row": 7},
+            ],
+        }
+    )
+    assert [request.numbered for request in manifest.requests] == [True, False]
