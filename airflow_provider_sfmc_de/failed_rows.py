@@ -270,8 +270,9 @@ class FailedRowsReport:
         )
         lines = [
             f"{failed} failed in SFMC, more than max_failed_rows={max_failed_rows}: "
-            f"{own_faults} failed on their own data, {self.transient_failures} lost a transient "
-            "deadlock (safe to send again as an upsert).",
+            f"{count_of(own_faults, 'row error')}, "
+            f"{count_of(self.transient_failures, 'transient deadlock')} (rows safe to send again "
+            "as an upsert).",
             f"First {count_of(len(self.examples), 'failure')}:",
             *(f"  {self.describe(row)}" for row in self.examples),
             f"Full report: {self.path}"

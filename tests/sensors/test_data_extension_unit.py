@@ -79,7 +79,7 @@ def test_failed_rows_are_named_by_key_and_reported_to_a_file(tmp_path):
         sensor.execute({})
     message = str(failure.value)
     assert "2 of 5 rows failed" in message
-    assert "1 failed on their own data, 1 lost a transient deadlock" in message
+    assert "1 row error, 1 transient deadlock (rows safe to send again" in message
     assert "SubscriberKey 'd': [UnexpectedError] Violation of PRIMARY KEY constraint" in message
     assert f"Full report: {report}" in message
     lines = [json.loads(line) for line in report.read_text().splitlines()]
