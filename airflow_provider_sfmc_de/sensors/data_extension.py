@@ -71,7 +71,7 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
         self,
         *,
         request_ids: list[str] | dict[str, Any] | str,
-        sfmc_conn_id: str = "sfmc_default",
+        sfmc_conn_id: str = SfmcHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_failed_rows: int = 0,
         failed_rows_path: str | None = None,
@@ -94,7 +94,6 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> SfmcHook:
-
         return SfmcHook(sfmc_conn_id=self.sfmc_conn_id)
 
     @cached_property

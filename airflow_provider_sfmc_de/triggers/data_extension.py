@@ -35,7 +35,7 @@ class DataExtensionAsyncRequestTrigger(BaseTrigger):
         self,
         *,
         request_ids: list[str],
-        sfmc_conn_id: str = "sfmc_default",
+        sfmc_conn_id: str = SfmcAsyncHook.default_conn_name,
         poll_interval: float = 30.0,
         error_grace_period: float = 60.0,
         end_time: float | None = None,
