@@ -196,6 +196,31 @@ def markdown_table(runs: dict[int, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(rendered)
 
 
+def markdown_summary(
+    runs: dict[int, dict[str, dict[str, Any]]],
+    compared: dict[int, dict[str, dict[str, float]]],
+    judged: list[Verdict],
+) -> str:
+    """Render the table, the ratios and the targets as Markdown, for the README."""
+    lines = [
+        markdown_table(runs),
+        "",
+        "| rows | ratio | wall | CPU | peak RSS |",
+        "| --- |" * 1 + " --- |" * 4,
+    ]
+    for rows, pairs in compared.items():
+        for pair, values in pairs.items():
+            lines.append(
+                f"| {rows:,} | {pair.replace('/', ' / ')} | {values['wall_seconds']:.2f} | "
+                f"{values['cpu_seconds']:.2f} | {values['peak_rss_bytes']:.2f} |"
+            )
+    lines += ["", "| target | measured | verdict |", "| --- | --- | --- |"]
+    for verdict in judged:
+        mark = {True: "met", False: "**missed**", None: "not measured"}[verdict.met]
+        lines.append(f"| {verdict.target} | {verdict.measured} | {mark} |")
+    return "\n".join(lines)
+
+
 def text_report(
     runs: dict[int, dict[str, dict[str, Any]]],
     compared: dict[int, dict[str, dict[str, float]]],

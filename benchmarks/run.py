@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.job import LoadJob
-from benchmarks.report import LOADERS, figures, markdown_table, ratios, text_report, verdicts
+from benchmarks.report import LOADERS, figures, markdown_summary, ratios, text_report, verdicts
 from benchmarks.staging import TABLE, create_staging_table
 
 if TYPE_CHECKING:
@@ -197,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
                 log.info("Loading %s rows with the %s loader.", f"{rows:,}", loader)
                 work_dir = Path(scratch) / f"{loader}-{rows}"
                 work_dir.mkdir()
+                # Other work on the machine slows wall time most; the JSON keeps how busy it was.
+                load_before = os.getloadavg()[0]
                 found = measure_loader(loader, staging_path, work_dir, logs_dir, rows)
+                found["load_average_before"] = load_before
+                found["load_average_after"] = os.getloadavg()[0]
                 log.info(
                     "The %s loader took %.2f s wall, %.2f s CPU, peak RSS %.0f MB.",
                     loader,
@@ -210,17 +214,22 @@ def main(argv: list[str] | None = None) -> int:
 
     compared = {rows: ratios(by_loader) for rows, by_loader in runs.items()}
     judged = verdicts(runs)
+    host = machine()
     print()
+    print(
+        f"Machine: {host['cpus']} CPUs ({host['cpu_model']}), "
+        f"{(host['memory_bytes'] or 0) / 2**30:.1f} GiB memory, Python {host['python']}"
+    )
     print(text_report(runs, compared, judged))
 
     document = {
         "started_at": started.isoformat(timespec="seconds"),
         "command": "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": machine(),
+        "machine": host,
         "runs": {str(rows): by_loader for rows, by_loader in runs.items()},
         "ratios": {str(rows): pairs for rows, pairs in compared.items()},
         "targets": [verdict.to_dict() for verdict in judged],
-        "markdown_table": markdown_table(runs),
+        "markdown": markdown_summary(runs, compared, judged),
     }
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     for name in (f"bench-{stamp}.json", "latest.json"):
