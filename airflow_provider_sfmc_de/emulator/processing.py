@@ -83,31 +83,58 @@ class RowWriter:
                     break
 
         with self.store.lock:
-            has_key = bool(checker.primary_key)
-            keys = [checker.key_of(values) for _, values in converted] if has_key else []
-            stored = self.store.existing_keys(checker.extension.key, keys) if has_key else set()
-            seen: set[tuple[Any, ...]] = set()
-            accepted: list[dict[str, Any]] = []
-            new_rows = 0
-            for index, (position, values) in enumerate(converted):
-                key = keys[index] if has_key else ()
-                exists = has_key and (key in stored or key in seen)
-                try:
-                    if exists and not upsert:
-                        raise RowError(self.duplicate_key_failure(values).message, UNEXPECTED_ERROR)
-                    if not exists:
-                        checker.check_new_row(values)
-                        new_rows += 1
-                except RowError as error:
-                    results[position] = RowFailure(error.error_code, error.message)
-                    if stop_at_first_failure:
-                        break
-                    continue
-                if has_key:
-                    seen.add(key)
-                accepted.append(values)
-            if accepted:
-                self.store.write(
-                    checker.extension.key, accepted, update_existing=upsert, new_rows=new_rows
-                )
+            if not upsert and self._insert_without_duplicates(converted, results):
+                return results
+            self._write_one_by_one(converted, results, upsert, stop_at_first_failure)
         return results
+
+    def _insert_without_duplicates(
+        self, converted: list[tuple[int, dict[str, Any]]], results: list[RowFailure | None]
+    ) -> bool:
+        """Insert complete rows in one go; ``False`` (nothing written) if a key is taken."""
+        complete: list[dict[str, Any]] = []
+        failures: dict[int, RowFailure] = {}
+        for position, values in converted:
+            try:
+                complete.append(self.checker.check_new_row(values))
+            except RowError as error:
+                failures[position] = RowFailure(error.error_code, error.message)
+        key = self.checker.extension.key
+        if complete and not self.store.insert_unless_duplicate(key, complete):
+            return False
+        for position, failure in failures.items():
+            results[position] = failure
+        return True
+
+    def _write_one_by_one(
+        self,
+        converted: list[tuple[int, dict[str, Any]]],
+        results: list[RowFailure | None],
+        upsert: bool,
+        stop_at_first_failure: bool,
+    ) -> None:
+        """Decide row by row whether a key exists: an update, an insert, or a duplicate."""
+        checker = self.checker
+        has_key = bool(checker.primary_key)
+        keys = [checker.key_of(values) for _, values in converted] if has_key else []
+        stored = self.store.existing_keys(checker.extension.key, keys) if has_key else set()
+        seen: set[tuple[Any, ...]] = set()
+        accepted: list[dict[str, Any]] = []
+        for index, (position, values) in enumerate(converted):
+            key = keys[index] if has_key else ()
+            exists = has_key and (key in stored or key in seen)
+            try:
+                if exists and not upsert:
+                    raise RowError(self.duplicate_key_failure(values).message, UNEXPECTED_ERROR)
+                if not exists:
+                    checker.check_new_row(values)
+            except RowError as error:
+                results[position] = RowFailure(error.error_code, error.message)
+                if stop_at_first_failure:
+                    break
+                continue
+            if has_key:
+                seen.add(key)
+            accepted.append(values)
+        if accepted:
+            self.store.write(checker.extension.key, accepted, update_existing=upsert)

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_sfmc_de.emulator.config import DataExtensionDefinition
 
+# SQLite allows 32766 parameters in a statement; stay well below.
+_IN_LIST_SIZE = 10_000
 _INTEGER_TYPES = frozenset({FieldType.NUMBER, FieldType.BOOLEAN})
 
 
@@ -37,10 +39,7 @@ class RowStore:
         self._counts: dict[str, int] = {}
         for extension in self._extensions.values():
             self._create_table(extension)
-            table = self._table(extension.key)
-            (self._counts[extension.key],) = self._db.execute(
-                f"SELECT COUNT(*) FROM {table}"
-            ).fetchone()
+            self._count_rows(extension.key)
         self._db.commit()
 
     @staticmethod
@@ -65,59 +64,92 @@ class RowStore:
         self, key: str, candidates: Iterable[tuple[Any, ...]]
     ) -> set[tuple[Any, ...]]:
         """Return those of ``candidates`` (lower-cased key tuples) already stored."""
-        extension = self._extensions[key]
-        names = extension.primary_key
+        names = self._extensions[key].primary_key
         if not names:
             return set()
         wanted = list(set(candidates))
+        columns = ", ".join(_quote(name) for name in names)
+        table = self._table(key)
         found: set[tuple[Any, ...]] = set()
         with self.lock:
-            temp_table = f"wanted_keys_{len(names)}"
-            temp_columns = ", ".join(f"k{index}" for index in range(len(names)))
-            self._db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp_table} ({temp_columns})")
-            self._db.execute(f"DELETE FROM {temp_table}")
-            placeholders = ", ".join("?" for _ in names)
-            self._db.executemany(
-                f"INSERT INTO {temp_table} ({temp_columns}) VALUES ({placeholders})", wanted
-            )
-            join = " AND ".join(
-                f"t.{_quote(name)} = w.k{index}" for index, name in enumerate(names)
-            )
-            selected = ", ".join(f"t.{_quote(name)}" for name in names)
-            for row in self._db.execute(
-                f"SELECT {selected} FROM {self._table(key)} t JOIN {temp_table} w ON {join}"
-            ):
-                found.add(tuple(v.lower() if isinstance(v, str) else v for v in row))
-        return found
+            if len(names) == 1:
+                for start in range(0, len(wanted), _IN_LIST_SIZE):
+                    chunk = [candidate[0] for candidate in wanted[start : start + _IN_LIST_SIZE]]
+                    marks = ", ".join("?" * len(chunk))
+                    found.update(
+                        self._db.execute(
+                            f"SELECT {columns} FROM {table} WHERE {columns} IN ({marks})",
+                            chunk,
+                        )
+                    )
+            else:
+                found.update(self._existing_composite_keys(key, names, wanted))
+        return {tuple(v.lower() if isinstance(v, str) else v for v in row) for row in found}
 
-    def write(
-        self, key: str, rows: list[dict[str, Any]], *, update_existing: bool, new_rows: int
-    ) -> None:
+    def _existing_composite_keys(
+        self, key: str, names: list[str], wanted: list[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...]]:
+        temp_table = f"wanted_keys_{len(names)}"
+        temp_columns = ", ".join(f"k{index}" for index in range(len(names)))
+        self._db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp_table} ({temp_columns})")
+        self._db.execute(f"DELETE FROM {temp_table}")
+        marks = ", ".join("?" for _ in names)
+        self._db.executemany(f"INSERT INTO {temp_table} ({temp_columns}) VALUES ({marks})", wanted)
+        join = " AND ".join(f"t.{_quote(name)} = w.k{index}" for index, name in enumerate(names))
+        selected = ", ".join(f"t.{_quote(name)}" for name in names)
+        return self._db.execute(
+            f"SELECT {selected} FROM {self._table(key)} t JOIN {temp_table} w ON {join}"
+        ).fetchall()
+
+    def write(self, key: str, rows: list[dict[str, Any]], *, update_existing: bool) -> None:
         """Insert rows, or with ``update_existing`` update the given columns of existing keys.
 
         Consecutive rows with the same columns go to SQLite in one ``executemany``; the order
-        of the rows is kept, so a later row for the same key wins. ``new_rows`` is how many of
-        them add a key, for the row count.
+        of the rows is kept, so a later row for the same key wins.
         """
+        with self.lock:
+            self._execute_writes(key, rows, update_existing=update_existing)
+            self._db.commit()
+            self._count_rows(key)
+
+    def insert_unless_duplicate(self, key: str, rows: list[dict[str, Any]]) -> bool:
+        """Insert all rows in one transaction; if any key exists already, insert none and
+        return ``False``. The fast path for loads without duplicates."""
+        with self.lock:
+            try:
+                self._execute_writes(key, rows, update_existing=False)
+            except sqlite3.IntegrityError:
+                self._db.rollback()
+                return False
+            self._db.commit()
+            self._count_rows(key)
+            return True
+
+    def _execute_writes(
+        self, key: str, rows: list[dict[str, Any]], *, update_existing: bool
+    ) -> None:
         extension = self._extensions[key]
         table = self._table(key)
         key_columns = ", ".join(_quote(name) for name in extension.primary_key)
-        with self.lock:
-            for columns, group in groupby(rows, key=lambda row: tuple(row)):
-                column_list = ", ".join(_quote(name) for name in columns)
-                placeholders = ", ".join("?" for _ in columns)
-                statement = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"
-                if update_existing and extension.primary_key:
-                    updates = [
-                        f"{_quote(name)} = excluded.{_quote(name)}"
-                        for name in columns
-                        if name not in extension.primary_key
-                    ]
-                    action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
-                    statement += f" ON CONFLICT ({key_columns}) {action}"
-                self._db.executemany(statement, [tuple(row.values()) for row in group])
-            self._db.commit()
-            self._counts[key] += new_rows
+        for columns, group in groupby(rows, key=tuple):
+            column_list = ", ".join(_quote(name) for name in columns)
+            placeholders = ", ".join("?" for _ in columns)
+            statement = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"
+            if update_existing and extension.primary_key:
+                updates = [
+                    f"{_quote(name)} = excluded.{_quote(name)}"
+                    for name in columns
+                    if name not in extension.primary_key
+                ]
+                action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+                statement += f" ON CONFLICT ({key_columns}) {action}"
+            self._db.executemany(statement, [tuple(row.values()) for row in group])
+
+    def _count_rows(self, key: str) -> None:
+        # Rows are never deleted, so the highest rowid is the row count, without a scan.
+        (self._counts[key],) = self._db.execute(
+            f"SELECT COALESCE(MAX(rowid), 0) FROM {self._table(key)}"
+        ).fetchone()
 
     def count(self, key: str) -> int:
         return self._counts[key]

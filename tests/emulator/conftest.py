@@ -12,6 +12,8 @@ from airflow_provider_sfmc_de.emulator import Emulator
 
 CUSTOMERS = "Demo_Customers"
 ALL_TYPES = "Demo_AllTypes"
+# A copy of the customers extension that only the paging test writes to.
+PAGED = "Test_Paged_Customers"
 
 
 def token_for(emulator: Emulator, **params: Any) -> dict[str, Any]:
@@ -72,16 +74,20 @@ def fast_config(**settings: Any) -> dict[str, Any]:
     return config
 
 
-@pytest.fixture(scope="module")
-def module_emulator() -> Emulator:
-    """One emulator for a whole test module, for tests that do not change its faults."""
+@pytest.fixture(scope="session")
+def shared_emulator() -> Emulator:
+    """One emulator for the whole run: starting a process per test would be slow. Tests use
+    keys of their own and clear the faults they set."""
     from airflow_provider_sfmc_de.emulator import run_emulator
 
-    with run_emulator(fast_config()) as emulator:
+    config = fast_config()
+    customers = next(item for item in config["data_extensions"] if item["key"] == CUSTOMERS)
+    config["data_extensions"].append({**customers, "key": PAGED, "name": "Paged customers"})
+    with run_emulator(config) as emulator:
         yield emulator
 
 
 @pytest.fixture
-def client(module_emulator: Emulator) -> httpx.Client:
-    with api_client(module_emulator) as http:
+def client(shared_emulator: Emulator) -> httpx.Client:
+    with api_client(shared_emulator) as http:
         yield http

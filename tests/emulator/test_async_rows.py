@@ -9,7 +9,7 @@ from tests.emulator.conftest import CUSTOMERS, customer, submit, wait_until_comp
 
 
 def test_insert_goes_pending_then_complete_and_stores_rows(
-    module_emulator: Emulator, client: httpx.Client
+    shared_emulator: Emulator, client: httpx.Client
 ) -> None:
     request_id = submit(client, CUSTOMERS, [customer(1), customer(2)])
 
@@ -22,7 +22,7 @@ def test_insert_goes_pending_then_complete_and_stores_rows(
     assert status["resultStatus"] == "OK"
     assert status["hasErrors"] is False
     assert {"callDateTime", "pickupDateTime", "completionDateTime"} <= set(status)
-    keys = [row["SubscriberKey"] for row in module_emulator.rows(CUSTOMERS)]
+    keys = [row["SubscriberKey"] for row in shared_emulator.rows(CUSTOMERS)]
     assert {"S0000001", "S0000002"} <= set(keys)
 
 
@@ -62,13 +62,13 @@ def test_unknown_request_id_answers_200_not_found(client: httpx.Client) -> None:
 
 
 def test_stats_count_calls_tokens_and_requests(
-    module_emulator: Emulator, client: httpx.Client
+    shared_emulator: Emulator, client: httpx.Client
 ) -> None:
-    module_emulator.reset_stats()
+    shared_emulator.reset_stats()
     submit(client, CUSTOMERS, [customer(900)])
     client.get("/data/v1/customobjects", params={"$search": CUSTOMERS})
 
-    stats = module_emulator.stats()
+    stats = shared_emulator.stats()
     assert stats["calls"]["POST /data/v1/async/dataextensions/key:{key}/rows"] == 1
     assert stats["calls"]["GET /data/v1/customobjects"] == 1
     assert stats["async_requests"] == 1

@@ -14,10 +14,10 @@ SEARCH = "/data/v1/customobjects"
 
 
 @pytest.fixture
-def faulty(module_emulator: Emulator) -> Emulator:
-    module_emulator.clear_faults()
-    yield module_emulator
-    module_emulator.clear_faults()
+def faulty(shared_emulator: Emulator) -> Emulator:
+    shared_emulator.clear_faults()
+    yield shared_emulator
+    shared_emulator.clear_faults()
 
 
 def test_rate_limit_for_the_next_calls_then_normal(faulty: Emulator, client: httpx.Client) -> None:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from airflow_provider_sfmc_de.emulator import Emulator
+from airflow_provider_sfmc_de.emulator import Emulator, run_emulator
 from tests.emulator.conftest import fast_config, token_for
 
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
@@ -67,9 +67,9 @@ def consent(emulator: Emulator, decision: str = "allow", **query: str) -> httpx.
     return httpx.post(f"{emulator.url}{form.action}", data=data)
 
 
-def test_client_credentials_answer_has_the_documented_shape(module_emulator: Emulator) -> None:
+def test_client_credentials_answer_has_the_documented_shape(shared_emulator: Emulator) -> None:
     answer = post_token(
-        module_emulator, **grant_body(module_emulator, "client_credentials", account_id="100000001")
+        shared_emulator, **grant_body(shared_emulator, "client_credentials", account_id="100000001")
     )
 
     assert answer.status_code == 200
@@ -85,13 +85,13 @@ def test_client_credentials_answer_has_the_documented_shape(module_emulator: Emu
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 1079
     assert body["scope"] == "data_extensions_read data_extensions_write offline"
-    assert body["rest_instance_url"] == f"{module_emulator.url}/"
-    assert body["soap_instance_url"] == f"{module_emulator.url}/"
+    assert body["rest_instance_url"] == f"{shared_emulator.url}/"
+    assert body["soap_instance_url"] == f"{shared_emulator.url}/"
 
 
-def test_form_encoded_token_request_works(module_emulator: Emulator) -> None:
+def test_form_encoded_token_request_works(shared_emulator: Emulator) -> None:
     answer = httpx.post(
-        f"{module_emulator.url}/v2/token", data=grant_body(module_emulator, "client_credentials")
+        f"{shared_emulator.url}/v2/token", data=grant_body(shared_emulator, "client_credentials")
     )
 
     assert answer.status_code == 200
@@ -111,36 +111,55 @@ def test_form_encoded_token_request_works(module_emulator: Emulator) -> None:
     ],
 )
 def test_token_errors(
-    module_emulator: Emulator, change: dict[str, str], status: int, error: str
+    shared_emulator: Emulator, change: dict[str, str], status: int, error: str
 ) -> None:
-    body = {**grant_body(module_emulator, "client_credentials"), **change}
+    body = {**grant_body(shared_emulator, "client_credentials"), **change}
 
-    answer = post_token(module_emulator, **body)
+    answer = post_token(shared_emulator, **body)
 
     assert answer.status_code == status
     payload = answer.json()
     assert payload["error"] == error
     assert payload["error_description"]
     assert payload["error_uri"] == "https://developer.salesforce.com/docs"
-    assert module_emulator.client_secret not in answer.text
+    assert shared_emulator.client_secret not in answer.text
 
 
-def test_grant_type_not_allowed_for_the_package(sfmc_emulator_factory) -> None:
-    config = fast_config()
-    config["installed_packages"][0]["grant_types"] = ["client_credentials"]
-    emulator = sfmc_emulator_factory(config)
+@pytest.fixture(scope="module")
+def short_lived() -> Emulator:
+    """Tokens and codes that expire quickly, and a second package limited to one grant."""
+    config = fast_config(token_lifetime_seconds=0.3, authorization_code_lifetime_seconds=0.3)
+    config["installed_packages"].append(
+        {
+            "client_id": "machine-only",
+            "client_secret": "machine-secret",
+            "account_id": "100000001",
+            "scopes": ["data_extensions_read"],
+            "grant_types": ["client_credentials"],
+        }
+    )
+    with run_emulator(config) as emulator:
+        yield emulator
 
-    answer = post_token(emulator, **grant_body(emulator, "refresh_token", refresh_token="x"))
+
+def test_grant_type_not_allowed_for_the_package(short_lived: Emulator) -> None:
+    answer = post_token(
+        short_lived,
+        grant_type="refresh_token",
+        refresh_token="x",
+        client_id="machine-only",
+        client_secret="machine-secret",
+    )
 
     assert answer.status_code == 400
     assert answer.json()["error"] == "unauthorized_client"
 
 
-def test_refresh_tokens_are_single_use_and_rotated(module_emulator: Emulator) -> None:
-    first = module_emulator.issue_refresh_token()
+def test_refresh_tokens_are_single_use_and_rotated(shared_emulator: Emulator) -> None:
+    first = shared_emulator.issue_refresh_token()
 
     answer = post_token(
-        module_emulator, **grant_body(module_emulator, "refresh_token", refresh_token=first)
+        shared_emulator, **grant_body(shared_emulator, "refresh_token", refresh_token=first)
     )
     assert answer.status_code == 200
     second = answer.json()["refresh_token"]
@@ -148,22 +167,22 @@ def test_refresh_tokens_are_single_use_and_rotated(module_emulator: Emulator) ->
     assert answer.json()["access_token"]
 
     reused = post_token(
-        module_emulator, **grant_body(module_emulator, "refresh_token", refresh_token=first)
+        shared_emulator, **grant_body(shared_emulator, "refresh_token", refresh_token=first)
     )
     assert reused.status_code == 400
     assert reused.json()["error"] == "invalid_grant"
 
     rotated = post_token(
-        module_emulator, **grant_body(module_emulator, "refresh_token", refresh_token=second)
+        shared_emulator, **grant_body(shared_emulator, "refresh_token", refresh_token=second)
     )
     assert rotated.status_code == 200
     assert rotated.json()["refresh_token"] not in (first, second)
 
 
 def test_consent_form_redirects_with_code_and_state_then_code_exchanges_once(
-    module_emulator: Emulator,
+    shared_emulator: Emulator,
 ) -> None:
-    redirect = consent(module_emulator)
+    redirect = consent(shared_emulator)
 
     assert redirect.status_code == 302
     location = urlsplit(redirect.headers["location"])
@@ -173,44 +192,44 @@ def test_consent_form_redirects_with_code_and_state_then_code_exchanges_once(
     code = query["code"][0]
 
     exchange = grant_body(
-        module_emulator, "authorization_code", code=code, redirect_uri=REDIRECT_URI
+        shared_emulator, "authorization_code", code=code, redirect_uri=REDIRECT_URI
     )
-    answer = post_token(module_emulator, **exchange)
+    answer = post_token(shared_emulator, **exchange)
     assert answer.status_code == 200
     tokens = answer.json()
     assert tokens["refresh_token"]
     assert tokens["scope"] == "data_extensions_read data_extensions_write offline"
-    reuse = post_token(module_emulator, **exchange)
+    reuse = post_token(shared_emulator, **exchange)
     assert reuse.status_code == 400
     assert reuse.json()["error"] == "invalid_grant"
 
 
-def test_code_is_bound_to_its_redirect_uri(module_emulator: Emulator) -> None:
-    code = parse_qs(urlsplit(consent(module_emulator).headers["location"]).query)["code"][0]
+def test_code_is_bound_to_its_redirect_uri(shared_emulator: Emulator) -> None:
+    code = parse_qs(urlsplit(consent(shared_emulator).headers["location"]).query)["code"][0]
 
     answer = post_token(
-        module_emulator,
+        shared_emulator,
         **grant_body(
-            module_emulator, "authorization_code", code=code, redirect_uri="http://elsewhere/cb"
+            shared_emulator, "authorization_code", code=code, redirect_uri="http://elsewhere/cb"
         ),
     )
 
     assert answer.json()["error"] == "invalid_grant"
 
 
-def test_denied_consent_redirects_with_access_denied(module_emulator: Emulator) -> None:
-    redirect = consent(module_emulator, decision="deny")
+def test_denied_consent_redirects_with_access_denied(shared_emulator: Emulator) -> None:
+    redirect = consent(shared_emulator, decision="deny")
 
     query = parse_qs(urlsplit(redirect.headers["location"]).query)
     assert query == {"error": ["access_denied"], "state": ["csrf-123"]}
 
 
-def test_unregistered_redirect_uri_is_refused_without_redirect(module_emulator: Emulator) -> None:
+def test_unregistered_redirect_uri_is_refused_without_redirect(shared_emulator: Emulator) -> None:
     answer = httpx.get(
-        f"{module_emulator.url}/v2/authorize",
+        f"{shared_emulator.url}/v2/authorize",
         params={
             "response_type": "code",
-            "client_id": module_emulator.client_id,
+            "client_id": shared_emulator.client_id,
             "redirect_uri": "https://attacker.example/steal",
             "state": "s",
         },
@@ -221,10 +240,10 @@ def test_unregistered_redirect_uri_is_refused_without_redirect(module_emulator: 
     assert "not registered" in answer.text
 
 
-def test_codes_are_short_lived(sfmc_emulator_factory) -> None:
-    emulator = sfmc_emulator_factory(fast_config(authorization_code_lifetime_seconds=0.2))
+def test_codes_are_short_lived(short_lived: Emulator) -> None:
+    emulator = short_lived
     code = parse_qs(urlsplit(consent(emulator).headers["location"]).query)["code"][0]
-    time.sleep(0.3)
+    time.sleep(0.4)
 
     answer = post_token(
         emulator, **grant_body(emulator, "authorization_code", code=code, redirect_uri=REDIRECT_URI)
@@ -234,15 +253,15 @@ def test_codes_are_short_lived(sfmc_emulator_factory) -> None:
 
 
 def test_missing_invalid_and_revoked_tokens_answer_401_errorcode_0(
-    sfmc_emulator: Emulator,
+    shared_emulator: Emulator,
 ) -> None:
-    url = f"{sfmc_emulator.url}/data/v1/customobjects"
-    token = token_for(sfmc_emulator)["access_token"]
+    url = f"{shared_emulator.url}/data/v1/customobjects"
+    token = token_for(shared_emulator)["access_token"]
     assert httpx.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
     missing = httpx.get(url)
     invalid = httpx.get(url, headers={"Authorization": "Bearer not-a-token"})
-    sfmc_emulator.revoke_tokens()
+    shared_emulator.revoke_tokens()
     revoked = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
 
     for answer in (missing, invalid, revoked):
@@ -251,10 +270,10 @@ def test_missing_invalid_and_revoked_tokens_answer_401_errorcode_0(
         assert answer.json()["message"] == "Not Authorized"
 
 
-def test_expired_token_answers_401(sfmc_emulator_factory) -> None:
-    emulator = sfmc_emulator_factory(fast_config(token_lifetime_seconds=0.2))
+def test_expired_token_answers_401(short_lived: Emulator) -> None:
+    emulator = short_lived
     token = token_for(emulator)["access_token"]
-    time.sleep(0.3)
+    time.sleep(0.4)
 
     answer = httpx.get(
         f"{emulator.url}/data/v1/customobjects", headers={"Authorization": f"Bearer {token}"}
@@ -263,13 +282,13 @@ def test_expired_token_answers_401(sfmc_emulator_factory) -> None:
     assert answer.status_code == 401
 
 
-def test_missing_scope_answers_403(module_emulator: Emulator) -> None:
-    token = token_for(module_emulator, scope="data_extensions_read")["access_token"]
+def test_missing_scope_answers_403(shared_emulator: Emulator) -> None:
+    token = token_for(shared_emulator, scope="data_extensions_read")["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
 
-    read = httpx.get(f"{module_emulator.url}/data/v1/customobjects", headers=headers)
+    read = httpx.get(f"{shared_emulator.url}/data/v1/customobjects", headers=headers)
     write = httpx.post(
-        f"{module_emulator.url}/data/v1/async/dataextensions/key:Demo_Customers/rows",
+        f"{shared_emulator.url}/data/v1/async/dataextensions/key:Demo_Customers/rows",
         headers=headers,
         json={"items": [{"SubscriberKey": "x", "EmailAddress": "x@example.com"}]},
     )

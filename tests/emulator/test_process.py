@@ -143,20 +143,20 @@ def test_sfmc_emulator_fixture_uses_the_overridable_config(sfmc_emulator: Emulat
     assert not sfmc_emulator.url.endswith("/")
 
 
-def test_connection_helpers_describe_the_emulator(module_emulator: Emulator) -> None:
-    connection = json.loads(module_emulator.connection_json(grant_type="refresh_token", x="y"))
+def test_connection_helpers_describe_the_emulator(shared_emulator: Emulator) -> None:
+    connection = json.loads(shared_emulator.connection_json(grant_type="refresh_token", x="y"))
 
     assert connection == {
         "conn_type": "sfmc",
-        "host": module_emulator.url,
+        "host": shared_emulator.url,
         "login": "sfmc-de-demo-client",
         "password": "sfmc-de-demo-secret",
         "extra": {"account_id": "100000001", "grant_type": "refresh_token", "x": "y"},
     }
-    uri = module_emulator.connection_uri()
+    uri = shared_emulator.connection_uri()
     assert uri.startswith("sfmc://sfmc-de-demo-client:sfmc-de-demo-secret@http%3A%2F%2F127.0.0.1")
     assert uri.endswith("/?account_id=100000001&grant_type=client_credentials")
-    assert "sfmc-de-demo-secret" not in repr(module_emulator)
+    assert "sfmc-de-demo-secret" not in repr(shared_emulator)
 
 
 def test_module_main_serves_the_default_config() -> None:

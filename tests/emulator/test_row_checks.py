@@ -67,11 +67,11 @@ def test_bad_values_fail_in_results_naming_the_field(
     assert rule in item["message"]
 
 
-def test_good_values_are_stored_converted(module_emulator: Emulator, client: httpx.Client) -> None:
+def test_good_values_are_stored_converted(shared_emulator: Emulator, client: httpx.Client) -> None:
     item = load_one(client, ALL_TYPES, {"Id": "good-1", **GOOD_ALL_TYPES, "LocaleValue": None})
 
     assert item["status"] == "OK"
-    stored = next(row for row in module_emulator.rows(ALL_TYPES) if row["Id"] == "good-1")
+    stored = next(row for row in shared_emulator.rows(ALL_TYPES) if row["Id"] == "good-1")
     assert stored["DecimalValue"] == "1234.50"
     assert stored["DateValue"] == "2024-02-29T00:00:00"
     assert stored["BooleanValue"] is False
@@ -96,7 +96,7 @@ def test_primary_key_compares_case_insensitively(client: httpx.Client) -> None:
 
 
 def test_upsert_updates_existing_rows_and_inserts_new_ones(
-    module_emulator: Emulator, client: httpx.Client
+    shared_emulator: Emulator, client: httpx.Client
 ) -> None:
     load_one(client, CUSTOMERS, customer(5000, FirstName="Before"))
 
@@ -111,7 +111,7 @@ def test_upsert_updates_existing_rows_and_inserts_new_ones(
     )
 
     assert [item["status"] for item in items] == ["OK", "OK"]
-    stored = {row["SubscriberKey"]: row for row in module_emulator.rows(CUSTOMERS)}
+    stored = {row["SubscriberKey"]: row for row in shared_emulator.rows(CUSTOMERS)}
     assert stored["S0005000"]["FirstName"] == "After"
     assert stored["S0005000"]["EmailAddress"] == "user5000@example.com"
     assert "S0005001" in stored
@@ -124,7 +124,7 @@ def test_upsert_of_a_new_row_still_needs_required_fields(client: httpx.Client) -
     assert "'EmailAddress' is required" in item["message"]
 
 
-def test_rows_by_id_path(module_emulator: Emulator, client: httpx.Client) -> None:
+def test_rows_by_id_path(shared_emulator: Emulator, client: httpx.Client) -> None:
     search = client.get("/data/v1/customobjects", params={"$search": CUSTOMERS}).json()
     extension_id = search["items"][0]["id"]
 
@@ -134,7 +134,7 @@ def test_rows_by_id_path(module_emulator: Emulator, client: httpx.Client) -> Non
 
     assert answer.status_code == 202
     assert results(client, answer.json()["requestId"])[0]["status"] == "OK"
-    assert "S0007000" in {row["SubscriberKey"] for row in module_emulator.rows(CUSTOMERS)}
+    assert "S0007000" in {row["SubscriberKey"] for row in shared_emulator.rows(CUSTOMERS)}
 
 
 def test_unknown_data_extension_is_400_custom_object_not_found(client: httpx.Client) -> None:

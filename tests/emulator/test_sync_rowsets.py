@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 
 from airflow_provider_sfmc_de.emulator import Emulator
-from tests.emulator.conftest import CUSTOMERS, api_client, customer, fast_config
+from tests.emulator.conftest import CUSTOMERS, PAGED, customer
 
 HUB_URL = f"/hub/v1/dataevents/key:{CUSTOMERS}/rowset"
-ROWSET_URL = f"/data/v1/customobjectdata/key/{CUSTOMERS}/rowset"
 
 
 def hub_row(number: int, **values: object) -> dict:
@@ -17,7 +16,7 @@ def hub_row(number: int, **values: object) -> dict:
 
 
 def test_hub_upsert_saves_rows_and_echoes_them(
-    module_emulator: Emulator, client: httpx.Client
+    shared_emulator: Emulator, client: httpx.Client
 ) -> None:
     rows = [hub_row(8000), hub_row(8001, SignupDate="2023-05-06T07:08:09")]
 
@@ -25,12 +24,12 @@ def test_hub_upsert_saves_rows_and_echoes_them(
 
     assert answer.status_code == 200
     assert answer.json() == rows
-    stored = {row["SubscriberKey"]: row for row in module_emulator.rows(CUSTOMERS)}
+    stored = {row["SubscriberKey"]: row for row in shared_emulator.rows(CUSTOMERS)}
     assert stored["S0008001"]["SignupDate"] == "2023-05-06T07:08:09"
 
 
 def test_hub_rejects_rows_after_the_first_bad_one(
-    module_emulator: Emulator, client: httpx.Client
+    shared_emulator: Emulator, client: httpx.Client
 ) -> None:
     rows = [hub_row(8100), hub_row(8101, EmailAddress="broken"), hub_row(8102)]
 
@@ -41,21 +40,21 @@ def test_hub_rejects_rows_after_the_first_bad_one(
     assert body["errorcode"] == 10006
     assert body["message"].startswith("Unable to save rows for data extension ID")
     assert "EmailAddress" in body["additionalErrors"][0]["message"]
-    keys = {row["SubscriberKey"] for row in module_emulator.rows(CUSTOMERS)}
+    keys = {row["SubscriberKey"] for row in shared_emulator.rows(CUSTOMERS)}
     assert "S0008100" in keys
     assert not {"S0008101", "S0008102"} & keys
 
 
-def test_rowset_reads_back_in_pages(sfmc_emulator_factory) -> None:
-    emulator = sfmc_emulator_factory(fast_config())
-    with api_client(emulator) as client:
-        client.post(HUB_URL, json=[hub_row(n, IsSubscribed=n % 2 == 0) for n in range(5)])
+def test_rowset_reads_back_in_pages(client: httpx.Client) -> None:
+    rows = [hub_row(n, IsSubscribed=n % 2 == 0) for n in range(5)]
+    client.post(f"/hub/v1/dataevents/key:{PAGED}/rowset", json=rows)
+    url = f"/data/v1/customobjectdata/key/{PAGED}/rowset"
 
-        first = client.get(ROWSET_URL, params={"$page": 1, "$pageSize": 2}).json()
-        last = client.get(ROWSET_URL, params={"$page": 3, "$pageSize": 2}).json()
+    first = client.get(url, params={"$page": 1, "$pageSize": 2}).json()
+    last = client.get(url, params={"$page": 3, "$pageSize": 2}).json()
 
     assert (first["page"], first["pageSize"], first["count"]) == (1, 2, 5)
-    assert first["customObjectKey"] == CUSTOMERS
+    assert first["customObjectKey"] == PAGED
     assert "next" in first["links"]
     assert "next" not in last["links"]
     assert first["items"][0] == {
