@@ -189,6 +189,9 @@ class DataExtensionInsertOperator(BaseOperator):
                     len(spool),
                 )
                 request_ids: list[str | None] = [None] * len(spool)
+            elif not spool.requests:
+                self.log.warning("No valid rows to send to Data Extension %s.", schema.key)
+                request_ids = []
             else:
                 request_ids = self._send(spool)
             result = self._result(schema, validator, report, spool, request_ids)

@@ -254,3 +254,34 @@ def test_a_row_larger_than_the_byte_limit_is_rejected(run_operator, sfmc_default
     assert "a request holds 1012" in report[0]["message"]
     wait_for_results(result["request_ids"])
     assert len(sfmc_default.rows("Demo_Customers")) == 2
+
+
+def test_no_rows_sends_nothing_and_says_so(run_operator, sfmc_default):
+    result = run_operator(rows=[])
+
+    assert (result["rows_read"], result["rows_submitted"], result["request_ids"]) == (0, 0, [])
+    assert result["row_keys"] == {}
+    assert sfmc_default.stats()["async_requests"] == 0
+
+
+def test_rows_and_sql_are_exclusive():
+    from airflow_provider_sfmc_de.exceptions import SfmcConfigurationError
+    from airflow_provider_sfmc_de.operators.data_extension import DataExtensionInsertOperator
+
+    with pytest.raises(SfmcConfigurationError, match="either rows or sql"):
+        DataExtensionInsertOperator(task_id="t", data_extension_key="k", rows=[], sql="t")
+    with pytest.raises(SfmcConfigurationError, match="either rows or sql"):
+        DataExtensionInsertOperator(task_id="t", data_extension_key="k")
+    with pytest.raises(SfmcConfigurationError, match="sql needs sql_conn_id"):
+        DataExtensionInsertOperator(task_id="t", data_extension_key="k", sql="t")
+    with pytest.raises(SfmcConfigurationError, match="batch_max_rows"):
+        DataExtensionInsertOperator(
+            task_id="t", data_extension_key="k", rows=[], batch_max_rows=32_001
+        )
+
+
+def test_rows_rendered_to_a_string_are_refused_with_advice(run_operator):
+    from airflow_provider_sfmc_de.exceptions import SfmcConfigurationError
+
+    with pytest.raises(SfmcConfigurationError, match="render_template_as_native_obj"):
+        run_operator(rows="[{'SubscriberKey': 'C1'}]")
