@@ -11,7 +11,6 @@ import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -107,10 +106,3 @@ def cursor_batches(
         if isinstance(rows[0], Mapping):  # a dict cursor chosen in the connection's extras
             rows = [tuple(row.values()) for row in rows]
         yield RowBatch(columns, rows)
-
-
-def chunked(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """Split an iterable into lists of at most ``size`` items."""
-    iterator = iter(iterable)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
