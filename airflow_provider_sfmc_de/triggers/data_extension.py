@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sfmc_de.hooks.sfmc import SfmcAsyncHook
-from airflow_provider_sfmc_de.outcome import RequestWatch, WaitOutcome, error_outcome
+from airflow_provider_sfmc_de.outcome import RequestWatch, WaitOutcome, count_of, error_outcome
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -68,8 +68,8 @@ class DataExtensionAsyncRequestTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watch = RequestWatch(self.request_ids, error_grace_period=self.error_grace_period)
         self.log.info(
-            "Waiting for %d SFMC async requests, checking every %s s%s.",
-            len(watch.request_ids),
+            "Waiting for %s, checking every %g s%s.",
+            count_of(len(watch.request_ids), "SFMC async request"),
             self.poll_interval,
             f" for up to {max(0.0, self.end_time - time.time()):.0f} s" if self.end_time else "",
         )
