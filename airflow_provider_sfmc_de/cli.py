@@ -12,6 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     from airflow_provider_sfmc_de.emulator.cli import add_emulator_command
 
     add_emulator_command(commands)
+    from airflow_provider_sfmc_de.sign_in import add_authorize_command
+
+    add_authorize_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 
