@@ -274,6 +274,8 @@ def _boolean_check(field: DataExtensionField) -> Check:
     def check(value: Any) -> bool:
         if value is True or value is False:
             return value
+        if value.__class__ is int and (value == 0 or value == 1):
+            return value == 1
         if isinstance(value, str):
             text = value.strip().lower()
             if text in _TRUE_TEXT:
@@ -335,7 +337,7 @@ def _locale_check(field: DataExtensionField) -> Check:
     return check
 
 
-_TEXT_CACHE_SIZE = 4096
+_TEXT_CACHE_SIZE = 16_384
 _MISSING = object()
 
 
@@ -505,45 +507,54 @@ class RowValidator:
             return
         checks, row_type, encode = plan.checks, plan.row_type, self._encode
         key_positions, max_row_bytes = plan.key_positions, self.max_row_bytes
+        single_key = key_positions[0] if len(key_positions) == 1 else None
         first_row_by_key = self._first_row_by_key
         row_number = self.rows_read
-        for row in rows:
-            row_number += 1
-            try:
-                values = list(map(call, checks, row))
-            except RuleViolation:
-                self._reject_fields(plan, row, row_number)
-                continue
-            key = _key_string(values, key_positions) if key_positions else f"#{row_number}"
-            encoded = encode(row_type(*values))
-            if max_row_bytes is not None and len(encoded) > max_row_bytes:
-                self._reject(
-                    Rejection(
-                        row_number,
-                        key,
-                        None,
-                        "row_too_large",
-                        f"{len(encoded)} bytes encoded; a request holds {max_row_bytes}",
-                    )
-                )
-                continue
-            if key_positions:
-                folded = key.casefold()
-                first_row = first_row_by_key.setdefault(folded, row_number)
-                if first_row != row_number:
+        try:
+            for row in rows:
+                row_number += 1
+                try:
+                    values = list(map(call, checks, row))
+                except RuleViolation:
+                    self._reject_fields(plan, row, row_number)
+                    continue
+                if single_key is not None:
+                    key = values[single_key]
+                    if key.__class__ is not str:
+                        key = _key_part(key)
+                elif key_positions:
+                    key = _key_string(values, key_positions)
+                else:
+                    key = f"#{row_number}"
+                encoded = encode(row_type(*values))
+                if max_row_bytes is not None and len(encoded) > max_row_bytes:
                     self._reject(
                         Rejection(
                             row_number,
                             key,
-                            KEY_SEPARATOR.join(self.schema.primary_key),
-                            "duplicate_primary_key",
-                            f"rows {first_row} and {row_number} have the same primary key",
+                            None,
+                            "row_too_large",
+                            f"{len(encoded)} bytes encoded; a request holds {max_row_bytes}",
                         )
                     )
                     continue
-            self.rows_valid += 1
-            yield ValidRow(row_number, key, encoded)
-        self.rows_read = row_number
+                if key_positions:
+                    first_row = first_row_by_key.setdefault(key.casefold(), row_number)
+                    if first_row != row_number:
+                        self._reject(
+                            Rejection(
+                                row_number,
+                                key,
+                                KEY_SEPARATOR.join(self.schema.primary_key),
+                                "duplicate_primary_key",
+                                f"rows {first_row} and {row_number} have the same primary key",
+                            )
+                        )
+                        continue
+                yield ValidRow(row_number, key, encoded)
+        finally:
+            self.rows_valid = row_number - self.rows_rejected
+            self.rows_read = row_number
 
     def _plan(self, columns: tuple[str, ...]) -> _ColumnPlan:
         plan = self._plans.get(columns)
