@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from airflow_provider_sfmc_de.outcome import count_of
+from airflow_provider_sfmc_de.reports import temporary_path
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +206,11 @@ class FailedRowsReport:
     """Collect failed rows: counts, the first few as examples, and every one in a file.
 
     Use as a context manager; the file (CSV or JSON lines, by extension) is written as rows
-    arrive, so a load with many failures does not have to fit in memory. Without a path only the
-    counts and examples are kept.
+    arrive, so a load with many failures does not have to fit in memory. A given path is always
+    written, empty when no row failed, so a report left by an earlier run is never mistaken for
+    this one's. Without a path, a temporary JSON lines file is made at the first failure.
 
-    :param path: where to write the full report, or None.
+    :param path: where to write the full report, or None for a temporary file when needed.
     :param primary_key: the primary-key field names, to name rows in messages.
     """
 
@@ -224,12 +226,7 @@ class FailedRowsReport:
 
     def __enter__(self) -> FailedRowsReport:
         if self.path is not None:
-            target = Path(self.path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._file = target.open("w", encoding="utf-8", newline="")
-            if target.suffix.lower() in CSV_SUFFIXES:
-                self._csv = csv.DictWriter(self._file, fieldnames=REPORT_COLUMNS)
-                self._csv.writeheader()
+            self._open(self.path)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -237,14 +234,26 @@ class FailedRowsReport:
             self._file.close()
             self._file = None
 
+    def _open(self, path: str) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Closed by __exit__: the report stays open while results are read.
+        self._file = target.open("w", encoding="utf-8", newline="")
+        if target.suffix.lower() in CSV_SUFFIXES:
+            self._csv = csv.DictWriter(self._file, fieldnames=REPORT_COLUMNS)
+            self._csv.writeheader()
+
     def add(self, row: FailedRow) -> None:
+        if self._file is None:
+            self.path = self.path or temporary_path("sfmc-de-failed-rows-")
+            self._open(self.path)
         self.rows_failed += 1
         self.transient_failures += row.transient
         if len(self.examples) < EXAMPLES_KEPT:
             self.examples.append(row)
         if self._csv is not None:
             self._csv.writerow(asdict(row))
-        elif self._file is not None:
+        else:
             self._file.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
 
     def describe(self, row: FailedRow) -> str:
@@ -275,9 +284,7 @@ class FailedRowsReport:
             "as an upsert).",
             f"First {count_of(len(self.examples), 'failure')}:",
             *(f"  {self.describe(row)}" for row in self.examples),
-            f"Full report: {self.path}"
-            if self.path
-            else "Set failed_rows_path to keep a report of every failed row.",
+            f"Full report: {self.path}",
         ]
         return "\n".join(lines)
 

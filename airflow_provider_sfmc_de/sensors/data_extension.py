@@ -58,7 +58,8 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer instead of holding a worker slot.
     :param max_failed_rows: rows that may fail before the task fails.
     :param failed_rows_path: file for the full report of failed rows, CSV (``.csv``) or JSON lines
-        (``.jsonl``, ``.ndjson``, ``.json``); overwritten on each run. Templated.
+        (``.jsonl``, ``.ndjson``, ``.json``); overwritten on each run. When not given, a
+        temporary JSON lines file is made if a row fails. Templated.
     :param error_grace_period: seconds an ``Error`` status must last before it counts as final.
     """
 
@@ -187,7 +188,7 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
             "an unknown number of rows" if rows_ok is None else count_of(rows_ok, "row"),
             count_of(report.rows_failed, "row"),
             report.transient_failures,
-            f" Failed rows are listed in {self.failed_rows_path}." if self.failed_rows_path else "",
+            f" Failed rows are listed in {report.path}." if report.path else "",
         )
         if unaccounted:
             raise AirflowFailException(
@@ -211,7 +212,7 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
             "rows_ok": rows_ok,
             "rows_failed": report.rows_failed,
             "transient_failures": report.transient_failures,
-            "failed_rows_path": self.failed_rows_path,
+            "failed_rows_path": report.path,
         }
 
     def _read_failed_rows(

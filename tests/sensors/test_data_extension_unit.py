@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
@@ -178,7 +179,12 @@ def test_plain_id_list_names_failures_by_request_and_position():
         sensor.execute({})
     assert "1 of 2 rows failed in SFMC" in str(failure.value)
     assert "row 2 of request r1: [UnexpectedError]" in str(failure.value)
-    assert "Set failed_rows_path" in str(failure.value)
+    # Without failed_rows_path the full report goes to a temporary file, named in the message.
+    report = Path(str(failure.value).rsplit("Full report: ", 1)[1])
+    assert report.name.startswith("sfmc-de-failed-rows-")
+    [line] = report.read_text().splitlines()
+    assert json.loads(line)["position"] == 2
+    report.unlink()
 
 
 def test_clean_plain_id_list_leaves_rows_ok_unknown():
