@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from airflow_provider_sfmc_de.failed_rows import (
@@ -145,3 +148,15 @@ def test_last_row_tells_whether_a_request_holds_a_gap():
         }
     )
     assert [request.numbered for request in manifest.requests] == [True, False]
+
+
+def test_the_shared_logic_imports_nothing_from_airflow():
+    script = (
+        "import sys\n"
+        "import airflow_provider_sfmc_de.failed_rows, airflow_provider_sfmc_de.outcome\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
