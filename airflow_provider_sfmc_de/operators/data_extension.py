@@ -469,9 +469,9 @@ class DataExtensionInsertOperator(BaseOperator):
 class _Progress:
     """Time a phase and tell when another progress line is due."""
 
-    def __init__(self, interval: float = PROGRESS_LOG_SECONDS) -> None:
+    def __init__(self) -> None:
         self.started = self._last = time.monotonic()
-        self.interval = interval
+        self.interval = PROGRESS_LOG_SECONDS
 
     def due(self) -> bool:
         now = time.monotonic()

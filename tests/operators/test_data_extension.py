@@ -285,3 +285,25 @@ def test_rows_rendered_to_a_string_are_refused_with_advice(run_operator):
 
     with pytest.raises(SfmcConfigurationError, match="render_template_as_native_obj"):
         run_operator(rows="[{'SubscriberKey': 'C1'}]")
+
+
+def test_progress_and_summary_are_logged_without_row_values(
+    run_operator, sfmc_default, monkeypatch, caplog, capfd
+):
+    from airflow_provider_sfmc_de.operators import data_extension
+
+    monkeypatch.setattr(data_extension, "PROGRESS_LOG_SECONDS", 0.0)
+    rows = [customer(n) for n in range(1, 7)]
+    rows[2]["EmailAddress"] = "secret-looking@invalid"
+
+    with caplog.at_level("INFO"):
+        run_operator(rows=rows, batch_max_rows=2, on_invalid_rows="skip", fetch_size=3)
+
+    logs = caplog.text + capfd.readouterr().out
+    assert "Checked 3 rows (1 rejected)" in logs
+    assert "Sent 1 of 3 requests, 2 of 5 rows" in logs
+    assert "Sent 3 of 3 requests, 5 of 5 rows" in logs
+    assert "Done: 6 rows read, 5 submitted in 3 requests, 1 rejected" in logs
+    assert "row 3 field EmailAddress: email (not an email address)" in logs
+    assert "@example.com" not in logs
+    assert "secret-looking" not in logs
