@@ -34,7 +34,9 @@ router = APIRouter()
 
 
 class AsyncRowsBody(msgspec.Struct):
-    items: list[dict[str, Any]]
+    """The shape of an async rows body; rows stay undecoded until the request is processed."""
+
+    items: list[msgspec.Raw]
 
 
 class RowsetItem(msgspec.Struct):
@@ -192,7 +194,7 @@ async def _submit(
             request_id=request_id,
             writer=state.writers[extension.key],
             upsert=upsert,
-            items=items,
+            body=body,
             row_count=len(items),
             pickup_due=time.monotonic() + processing.pickup_delay_seconds,
             executing_seconds=processing.executing_seconds,

@@ -12,8 +12,8 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from airflow_provider_sfmc_de.emulator.faults import FaultSwitches
@@ -26,9 +26,10 @@ EXECUTING = "Executing"
 COMPLETE = "Complete"
 
 
-def now_text() -> str:
+def now_text(later_by_seconds: float = 0) -> str:
     """A timestamp the way SFMC writes them: no zone, fractions of a second."""
-    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
+    moment = datetime.now(UTC) + timedelta(seconds=later_by_seconds)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds")
 
 
 @dataclass(eq=False)
@@ -38,7 +39,7 @@ class AsyncJob:
     request_id: str
     writer: RowWriter
     upsert: bool
-    items: list[Any] | None
+    body: bytes | None
     row_count: int
     pickup_due: float
     executing_seconds: float
@@ -101,15 +102,17 @@ class AsyncProcessor:
     def _process(self, job: AsyncJob) -> None:
         job.pickup_time = now_text()
         started = time.monotonic()
-        items = job.items or []
-        results = job.writer.write(
-            items, upsert=job.upsert, deadlocked=self.faults.deadlocked_positions(len(items))
+        results = job.writer.write_body(
+            job.body or b'{"items": []}',
+            job.row_count,
+            upsert=job.upsert,
+            deadlocked=self.faults.deadlocked_positions(job.row_count),
         )
         job.results = results
         job.error_count = sum(1 for result in results if result is not None)
-        job.items = None
-        job.completion_time = now_text()
+        job.body = None
         job.complete_due = started + job.executing_seconds
+        job.completion_time = now_text(max(job.complete_due - time.monotonic(), 0))
         log.info(
             "Async request %s processed: %d rows, %d failed, in %.2f s.",
             job.request_id,

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from airflow_provider_sfmc_de.emulator.fastpath import FastRowDecoder
 from airflow_provider_sfmc_de.emulator.rowcheck import RowChecker, RowError
 
 if TYPE_CHECKING:
@@ -38,6 +41,7 @@ class RowWriter:
         self.store = store
         extension = checker.extension
         suffix = extension.id.replace("-", "")[:16].upper() if extension.id else "0"
+        self._fast = FastRowDecoder(extension)
         self._constraint = f"PK_C{account_id}_{suffix}"
         self._object = f"C{account_id}.MCDE_{account_id}_{suffix}"
 
@@ -49,6 +53,21 @@ class RowWriter:
             f"key in object '{self._object}'. The duplicate key value is ({shown}).\r\n"
             "The statement has been terminated.",
         )
+
+    def write_body(
+        self, body: bytes, row_count: int, *, upsert: bool, deadlocked: set[int]
+    ) -> list[RowFailure | None]:
+        """Save the rows of an async request body (``{"items": [...]}``), already known to
+        hold ``row_count`` items."""
+        if not upsert and not deadlocked:
+            rows = self._fast.decode(body)
+            key = self.checker.extension.key
+            if rows is not None and self.store.insert_tuples_unless_duplicate(
+                key, self._fast.columns, rows
+            ):
+                return [None] * row_count
+        items = msgspec.json.decode(body)["items"]
+        return self.write(items, upsert=upsert, deadlocked=deadlocked)
 
     def write(
         self,

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from airflow_provider_sfmc_de.emulator.app import create_app
 from airflow_provider_sfmc_de.emulator.config import (
     EmulatorConfigError,
     default_config,
+    parse_config,
     read_config_file,
 )
 from airflow_provider_sfmc_de.emulator.process import READY_MESSAGE
@@ -41,6 +41,9 @@ def serve(
     config: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0, access_log: bool = False
 ) -> None:
     """Serve until interrupted (Ctrl+C or SIGTERM)."""
+    # FastAPI takes a while to import; a bad config file is reported before that.
+    from airflow_provider_sfmc_de.emulator.app import create_app
+
     app = create_app(config)
     # stdout carries only the ready line, so that a parent process can read it; logs go to
     # stderr (uvicorn's default sends its access log to stdout).
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         config = read_config_file(args.config) if args.config else default_config()
+        parse_config(config)
         serve(config, host=args.host, port=args.port, access_log=args.access_log)
     except KeyboardInterrupt:
         # uvicorn has shut down cleanly and re-raises Ctrl+C; that is a normal stop.

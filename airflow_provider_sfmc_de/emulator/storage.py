@@ -125,6 +125,23 @@ class RowStore:
             self._count_rows(key)
             return True
 
+    def insert_tuples_unless_duplicate(
+        self, key: str, columns: list[str], rows: list[tuple[Any, ...]]
+    ) -> bool:
+        """Like :meth:`insert_unless_duplicate`, for rows given as tuples in ``columns`` order."""
+        column_list = ", ".join(_quote(name) for name in columns)
+        placeholders = ", ".join("?" for _ in columns)
+        statement = f"INSERT INTO {self._table(key)} ({column_list}) VALUES ({placeholders})"
+        with self.lock:
+            try:
+                self._db.executemany(statement, rows)
+            except sqlite3.IntegrityError:
+                self._db.rollback()
+                return False
+            self._db.commit()
+            self._count_rows(key)
+            return True
+
     def _execute_writes(
         self, key: str, rows: list[dict[str, Any]], *, update_existing: bool
     ) -> None:

@@ -22,7 +22,9 @@ SFMC_DE = Path(sys.executable).with_name("sfmc-de")
 
 def start_command(command: list[str], stderr) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    line = process.stdout.readline()
+    for line in process.stdout:
+        if line.startswith("SFMC emulator listening on "):
+            break
     assert line.startswith("SFMC emulator listening on http://127.0.0.1:"), line
     return process, line.rsplit(" ", 1)[1].strip()
 
