@@ -19,7 +19,7 @@ from airflow.sdk import dag
 from airflow_provider_sfmc_de.operators.data_extension import DataExtensionInsertOperator
 from airflow_provider_sfmc_de.sensors.data_extension import DataExtensionAsyncRequestSensor
 
-# One folder per run for the reports of rejected and failed rows.
+# One folder per run for the reports of rejected and failed rows, and the row-key manifest.
 REPORTS_DIR = (
     "{{ var.value.get('sfmc_de_reports_dir', '/tmp/sfmc-de-reports') }}"
     "/{{ dag.dag_id }}/{{ run_id }}"
@@ -50,6 +50,8 @@ def example_sfmc_de_upsert_changed_rows():
         data_extension_key="Demo_Customers",
         mode="upsert",
         rejected_rows_path=f"{REPORTS_DIR}/rejected_rows.jsonl",
+        # The primary keys of each request, so the sensor can name a failed row.
+        row_keys_path=f"{REPORTS_DIR}/row_keys.jsonl",
     )
 
     DataExtensionAsyncRequestSensor(

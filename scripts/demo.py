@@ -16,6 +16,7 @@ It exits with 1 when the load did not do what the summary says, and always stops
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sample_data import (
     CUSTOMERS_TABLE,
@@ -36,6 +37,9 @@ from sample_data import (
 )
 
 from airflow_provider_sfmc_de.emulator import default_config, run_emulator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = REPO_DIR / "demo-output"
@@ -77,8 +81,9 @@ def main() -> int:
 
     config = default_config()
     config["storage"] = {"path": str(OUTPUT_DIR / "emulator.sqlite3")}
-    with run_emulator(config) as emulator:
-        step("SFMC emulator listening on %s, rows stored in %s", emulator.url, "emulator.sqlite3")
+    emulator_log = OUTPUT_DIR / "emulator.log"
+    with stderr_to(emulator_log), run_emulator(config) as emulator:
+        step("SFMC emulator listening on %s (log: %s)", emulator.url, shown(emulator_log))
         env["AIRFLOW_CONN_SFMC_DEFAULT"] = emulator.connection_json()
         staging_connection = {"conn_type": "sqlite", "host": str(staging_db)}
         env["AIRFLOW_CONN_STAGING_DB"] = json.dumps(staging_connection)
@@ -102,7 +107,7 @@ def main() -> int:
 
     load = results.get(INSERT_TASK_ID) or {}
     waited = results.get(SENSOR_TASK_ID) or {}
-    schema_error = first_line_with(wrong_case_log, "did you mean")
+    schema_error = error_message(wrong_case_log, "did you mean")
     print_summary(load, waited, landed, stats, load_seconds, time.monotonic() - started)
     print(f"\nSchema check on {WRONG_CASE_TABLE}: {schema_error or 'no schema error logged'}")
 
@@ -233,20 +238,38 @@ def print_summary(
         print(f"  {label:<20}{count:>8}  {note}".rstrip())
     print(f"  {'time':<20}{load_seconds:>7.1f}s  the DAG run; {total_seconds:.1f} s in all")
     reports = [
-        ("rejected rows report", shown(load.get("rejected_rows_path")) or "none"),
-        ("failed rows report", shown(waited.get("failed_rows_path")) or "none (no row failed)"),
-        ("emulator rows", shown(OUTPUT_DIR / "emulator.sqlite3")),
+        ("rejected rows report", load.get("rejected_rows_path")),
+        ("failed rows report", waited.get("failed_rows_path")),
+        ("emulator's rows", OUTPUT_DIR / "emulator.sqlite3"),
     ]
-    for label, where in reports:
-        print(f"  {label + ':':<22}{where}")
+    for label, path in reports:
+        empty = not path or not Path(path).exists() or Path(path).stat().st_size == 0
+        print(f"  {label + ':':<22}{shown(path)}{' (empty)' if empty else ''}")
 
 
-def first_line_with(log_path: Path, text: str) -> str | None:
-    """Return the first line of a log that holds ``text``."""
+def error_message(log_path: Path, text: str) -> str | None:
+    """Return the message of the first exception in a log whose line holds ``text``."""
     for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
         if text in line:
-            return line.strip()
+            # "package.module.SomeError: message" -> "SomeError: message"
+            name, _, message = line.strip().partition(": ")
+            return f"{name.rpartition('.')[2]}: {message}"
     return None
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Send stderr, and with it the logs of the emulator process started meanwhile, to a file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("w") as log_file:
+            os.dup2(log_file.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def shown(path: str | Path | None) -> str | None:
