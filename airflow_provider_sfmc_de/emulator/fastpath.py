@@ -67,8 +67,10 @@ class FastRowDecoder:
         for index, field in enumerate(extension.fields):
             value_type = _value_type(field)
             if field.default_value not in (None, ""):
+                # An explicit null also takes the default on the row-by-row path, so a null
+                # here leaves this path.
                 default = CONVERTERS[field.type](field, field.default_value)
-                struct_fields.append((f"f{index}", value_type | None, default))
+                struct_fields.append((f"f{index}", value_type, default))
             elif field.is_required:
                 struct_fields.append((f"f{index}", value_type))
             else:
@@ -86,11 +88,6 @@ class FastRowDecoder:
             for index, field in enumerate(extension.fields)
             if field.type in _CONVERTED_LATER
         ]
-        self._required_with_default = [
-            index
-            for index, field in enumerate(extension.fields)
-            if field.is_required and field.default_value not in (None, "")
-        ]
 
     def decode(self, body: bytes) -> list[tuple[Any, ...]] | None:
         """Return the rows as tuples of stored values, or ``None`` if any row needs a closer
@@ -100,18 +97,16 @@ class FastRowDecoder:
         except msgspec.ValidationError:
             return None
         astuple = msgspec.structs.astuple
-        if not self._later and not self._required_with_default:
+        if not self._later:
             return [astuple(row) for row in rows]
         converted = []
-        later, required = self._later, self._required_with_default
+        later = self._later
         try:
             for row in rows:
                 values = list(astuple(row))
                 for index, convert, field in later:
                     if values[index] is not None:
                         values[index] = convert(field, values[index])
-                if required and any(values[index] is None for index in required):
-                    return None
                 converted.append(tuple(values))
         except RowError:
             return None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
-from airflow_provider_sfmc_de.emulator import Emulator
+from airflow_provider_sfmc_de.emulator import Emulator, default_config
+from airflow_provider_sfmc_de.emulator.config import parse_config
+from airflow_provider_sfmc_de.emulator.fastpath import FastRowDecoder
 from tests.emulator.conftest import (
     ALL_TYPES,
     CUSTOMERS,
@@ -154,3 +157,34 @@ def test_unknown_data_extension_is_400_custom_object_not_found(client: httpx.Cli
             "ObjectReferenceIdentifier [Id: , Key: my-key].",
         }
     ]
+
+
+def test_clean_and_coerced_loads_store_the_same_values(
+    shared_emulator: Emulator, client: httpx.Client
+) -> None:
+    """A clean load takes msgspec's fast path; names in another case or values SFMC coerces
+    take the row-by-row path. Both must store the same values."""
+    clean = {
+        "TextValue": "same",
+        "NumberValue": 7,
+        "DecimalValue": 2.345,
+        "DateValue": "2024-01-02T03:04:05",
+        "BooleanValue": True,
+        "EmailValue": "same@example.com",
+        "PhoneValue": "555 0100",
+    }
+    coerced = {name.lower(): value for name, value in clean.items()}
+    coerced["numbervalue"] = "7"
+    coerced["localevalue"] = None
+    decoder = FastRowDecoder(parse_config(default_config()).data_extensions[1])
+    assert decoder.decode(json.dumps({"items": [{"Id": "x", **clean}]}).encode()) is not None
+    assert decoder.decode(json.dumps({"items": [{"id": "x", **coerced}]}).encode()) is None
+
+    fast = results(client, submit(client, ALL_TYPES, [{"Id": "path-fast", **clean}]))
+    slow = results(client, submit(client, ALL_TYPES, [{"id": "path-slow", **coerced}]))
+
+    assert fast == slow == [{"status": "OK", "errorCode": None, "message": None}]
+    stored = {row.pop("Id"): row for row in shared_emulator.rows(ALL_TYPES)}
+    assert stored["path-fast"] == stored["path-slow"]
+    assert stored["path-fast"]["DecimalValue"] == "2.35"
+    assert stored["path-fast"]["LocaleValue"] == "en-US"
