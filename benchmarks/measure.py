@@ -1,7 +1,7 @@
 """
-Run one loader in this process and print what it cost, as one JSON line on stdout.
+Run one loader in this process and write what it cost to a JSON file.
 
-The harness starts a fresh interpreter for every load (``python -m benchmarks.measure JOB``), so
+The harness starts a fresh interpreter for every load (``python -m benchmarks.measure JOB OUT``), so
 peak memory and CPU time belong to that loader alone. Imports happen before the clock starts:
 they are paid once per worker, not once per load, and would blur the comparison.
 """
@@ -60,11 +60,9 @@ def measure(job: LoadJob) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else argv
-    job = LoadJob(**json.loads(arguments[0]))
-    result = measure(job)
-    # The harness reads the last stdout line; loaders may print before it.
-    sys.stdout.write("\n" + json.dumps(result) + "\n")
+    job_json, result_path = sys.argv[1:] if argv is None else argv
+    result = measure(LoadJob(**json.loads(job_json)))
+    Path(result_path).write_text(json.dumps(result))
     return 0
 
 

@@ -60,14 +60,21 @@ def run_load(job: LoadJob, log_path: Path) -> dict[str, Any]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "PYTHONPATH": os.pathsep.join(python_path),
     }
+    result_path = Path(job.work_dir) / "measurement.json"
+    # The loader's own output (the operator's progress and summary lines) goes to its log.
     with log_path.open("w") as log_file:
         completed = subprocess.run(
-            [sys.executable, "-m", "benchmarks.measure", json.dumps(job.to_dict())],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.measure",
+                json.dumps(job.to_dict()),
+                str(result_path),
+            ],
             cwd=REPOSITORY,
             env=environment,
-            stdout=subprocess.PIPE,
-            stderr=log_file,
-            text=True,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             timeout=LOAD_TIMEOUT_SECONDS,
             check=False,
         )
@@ -77,7 +84,7 @@ def run_load(job: LoadJob, log_path: Path) -> dict[str, Any]:
             f"The {job.loader} load failed (exit {completed.returncode}); "
             f"last lines of {log_path}:\n" + "\n".join(tail)
         )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return json.loads(result_path.read_text())
 
 
 def measure_loader(loader: str, staging_path: Path, work_dir: Path, logs_dir: Path, rows: int):
