@@ -591,6 +591,7 @@ class SfmcAsyncHook(SfmcHook):
 
         :param request_id: the id ``submit_async_rows`` returned.
         """
+        await self._load_settings()
         async with self._async_client() as client:
             answer = await self._acall(client, "GET", f"/data/v1/async/{quote(request_id)}/status")
         return AsyncRequestStatus.from_api(request_id, answer)
@@ -602,6 +603,7 @@ class SfmcAsyncHook(SfmcHook):
         """
         results: list[AsyncRowResult] = []
         page = 1
+        await self._load_settings()
         async with self._async_client() as client:
             while True:
                 answer = await self._acall(
@@ -617,10 +619,13 @@ class SfmcAsyncHook(SfmcHook):
                 page += 1
 
     def _async_client(self) -> httpx.AsyncClient:
-        # Connection settings are read from Airflow before the event loop needs them.
         return httpx.AsyncClient(
             timeout=self.retry_policy.timeout, headers={"User-Agent": _USER_AGENT}
         )
+
+    async def _load_settings(self) -> None:
+        # Reading the connection is a blocking call to Airflow: keep it off the event loop.
+        await asyncio.to_thread(lambda: self.retry_policy)
 
     async def _acall(
         self, client: httpx.AsyncClient, method: str, path: str, **request: Any

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -130,30 +133,46 @@ def test_sign_in_stores_a_refresh_token_the_hook_then_uses(signed_out):
     assert Variable.get(refresh_token_variable(CONN_ID)) != stored
 
 
-def test_denied_consent_fails_with_sfmc_reason(signed_out):
-    command, authorize_url = start_authorize()
+def run_in_thread(capsys) -> tuple[threading.Thread, list[int], str]:
+    """Run the command in this process (quicker than a new one); return it and its URL."""
+    parser = argparse.ArgumentParser()
+    add_authorize_command(parser.add_subparsers())
+    args = parser.parse_args(["authorize", "--conn-id", CONN_ID, "--no-browser", "--timeout", "30"])
+    exit_codes: list[int] = []
+    thread = threading.Thread(target=lambda: exit_codes.append(args.run(args)))
+    thread.start()
+    printed = ""
+    for _ in range(600):
+        printed += capsys.readouterr().out
+        if "/v2/authorize?" in printed and "Waiting for the browser" in printed:
+            url = next(line for line in printed.splitlines() if "/v2/authorize?" in line)
+            return thread, exit_codes, url.strip()
+        time.sleep(0.05)
+    raise AssertionError(f"no authorize URL printed: {printed}")
+
+
+def test_denied_consent_fails_with_sfmc_reason(signed_out, capsys):
+    thread, exit_codes, authorize_url = run_in_thread(capsys)
     answer_consent(authorize_url, "deny")
-    _, errors = command.communicate(timeout=60)
+    thread.join(timeout=60)
 
-    assert command.returncode == 1
-    assert "SFMC did not grant access: access_denied" in errors
+    assert exit_codes == [1]
+    assert "SFMC did not grant access: access_denied" in capsys.readouterr().err
 
 
-def test_a_redirect_with_a_foreign_state_is_refused(signed_out):
+def test_a_redirect_with_a_foreign_state_is_refused(signed_out, capsys):
     emulator, redirect_uri = signed_out
-    command, _ = start_authorize()
+    thread, exit_codes, _ = run_in_thread(capsys)
     forged = httpx.get(f"{redirect_uri}?code=stolen-code&state=not-the-one-sent", timeout=30)
-    _, errors = command.communicate(timeout=60)
+    thread.join(timeout=60)
 
     assert forged.status_code == 200
-    assert command.returncode == 1
-    assert "state that this command did not send" in errors
+    assert exit_codes == [1]
+    assert "state that this command did not send" in capsys.readouterr().err
     assert emulator.stats()["token_requests"] == 0
 
 
 def test_client_credentials_connections_are_refused(sfmc_emulator, monkeypatch, capsys):
-    import argparse
-
     monkeypatch.setenv("AIRFLOW_CONN_SFMC_SERVER_TO_SERVER", sfmc_emulator.connection_json())
     parser = argparse.ArgumentParser()
     add_authorize_command(parser.add_subparsers())
