@@ -178,3 +178,48 @@ def test_postgres_numeric_and_date_columns_are_converted(
     assert stored["DecimalValue"] == str(Decimal("12.50"))
     assert stored["DateValue"] == "2024-01-02T00:00:00"
     assert stored["BooleanValue"] is True
+
+
+def test_memory_grows_only_by_the_key_index_as_a_table_grows(
+    run_operator, sfmc_default, tmp_path, monkeypatch
+):
+    """Peak Python memory for a table 4x larger grows by far less than the rows would take."""
+    import tracemalloc
+
+    from airflow_provider_sfmc_de import batching
+
+    # Spill request bodies to disk at once, so only what the operator keeps per row remains.
+    monkeypatch.setattr(batching, "SPOOL_MEMORY_BYTES", 1)
+    peaks = {}
+    # The first run pays for one-time imports and caches; it is not measured.
+    for rows in (1_000, 5_000, 20_000):
+        path = tmp_path / f"staging-{rows}.sqlite3"
+        with sqlite3.connect(path) as connection:
+            connection.execute(
+                'CREATE TABLE staging ("SubscriberKey" TEXT, "EmailAddress" TEXT, '
+                '"FirstName" TEXT, "SignupDate" TEXT, "IsSubscribed" INTEGER)'
+            )
+            connection.executemany(
+                "INSERT INTO staging VALUES (?, ?, ?, ?, ?)",
+                (
+                    (key, f"{key}@example.com", name, day.isoformat(), flag)
+                    for key, _, name, day, flag in staging_rows(rows)
+                ),
+            )
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_STAGING_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(path)})
+        )
+        tracemalloc.start()
+        result = run_operator(
+            sql="staging", sql_conn_id="staging_sqlite", dry_run=True, fetch_size=500
+        )
+        peaks[rows] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        tracemalloc.clear_traces()
+        assert result["rows_valid"] == rows
+
+    growth_per_row = (peaks[20_000] - peaks[5_000]) / 15_000
+    print(f"peak traced memory {peaks}; {growth_per_row:.0f} bytes per extra row")
+    # Holding the rows would cost over 500 bytes each (a tuple and five objects); the duplicate
+    # key index (a folded key string, a row number and a dict slot) costs under 200.
+    assert growth_per_row < 300
