@@ -52,7 +52,7 @@ _EMAIL = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
 )
 # Digits with the usual separators and an optional leading plus; 7 to 15 digits (E.164 maximum).
-_PHONE = re.compile(r"\+?[0-9 ()./-]+")
+_PHONE = re.compile(r"\+?[0-9 ().-]+")
 _PHONE_MIN_DIGITS = 7
 _PHONE_MAX_DIGITS = 15
 # A language code with an optional region, as SFMC's Locale fields hold them: en, en-US, fr_CA.

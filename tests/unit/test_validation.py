@@ -124,6 +124,8 @@ def test_valid_values_are_sent_normalised(all_types_schema, field, value, expect
         ("Email", 12, "email"),
         ("Mobile", "555-01", "phone"),
         ("Mobile", "call me", "phone"),
+        ("Mobile", "555/010/4477", "phone"),
+        ("Mobile", "555 010 4477 +1", "phone"),
         ("Mobile", "+1 555 010 4477 1234 5", "phone"),
         ("Language", "english", "locale"),
         ("Language", "en-USA", "locale"),
