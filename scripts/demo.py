@@ -186,7 +186,11 @@ def check_load(
     expect("rows read", load.get("rows_read"), len(customers))
     expect("rows rejected", load.get("rows_rejected"), len(INVALID_ROWS))
     expect("rows submitted", load.get("rows_submitted"), len(expected_keys))
-    expect("rejected row numbers", rejected_row_numbers(load), [i.row_number for i in INVALID_ROWS])
+    expect(
+        "rejected rows (row number, field)",
+        sorted((row["row_number"], row["field"]) for row in rejected_rows(load)),
+        [(invalid.row_number, invalid.field) for invalid in INVALID_ROWS],
+    )
     expect("async requests sent", stats["async_requests"], len(load.get("request_ids", [])))
     expect("rows reported ok by the sensor", waited.get("rows_ok"), len(expected_keys))
     expect("rows reported failed by the sensor", waited.get("rows_failed"), 0)
@@ -206,12 +210,13 @@ def check_load(
     return problems
 
 
-def rejected_row_numbers(load: dict[str, Any]) -> list[int]:
+def rejected_rows(load: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operator's report of rejected rows (JSON lines), as a list."""
     path = load.get("rejected_rows_path")
     if not path or not Path(path).exists():
         return []
     with open(path, encoding="utf-8") as report:
-        return sorted({json.loads(line)["row_number"] for line in report})
+        return [json.loads(line) for line in report]
 
 
 def print_summary(
@@ -245,6 +250,10 @@ def print_summary(
     for label, path in reports:
         empty = not path or not Path(path).exists() or Path(path).stat().st_size == 0
         print(f"  {label + ':':<22}{shown(path)}{' (empty)' if empty else ''}")
+    print("  rejected rows:")
+    for row in rejected_rows(load):
+        where = f"row {row['row_number']}, {row['field']}"
+        print(f"    {where:<26}{row['rule']}: {row['message']}")
 
 
 def error_message(log_path: Path, text: str) -> str | None:

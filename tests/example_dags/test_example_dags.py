@@ -15,9 +15,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState
-
-from airflow_provider_sfmc_de.hooks.sfmc import SfmcHook
-from scripts.sample_data import (
+from sample_data import (
     DATA_EXTENSION_KEY,
     INVALID_ROWS,
     sample_customers,
@@ -25,6 +23,8 @@ from scripts.sample_data import (
     write_table,
     wrong_case_customers,
 )
+
+from airflow_provider_sfmc_de.hooks.sfmc import SfmcHook
 
 EXAMPLE_DAGS_DIR = Path(__file__).resolve().parents[2] / "example_dags"
 EXAMPLE_DAG_IDS = {
