@@ -49,6 +49,8 @@ def serve(
     # stderr (uvicorn's default sends its access log to stdout).
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    # Importing Airflow (the other sfmc-de commands do) turns off uvicorn.error's propagation.
+    log_config["loggers"]["uvicorn.error"]["propagate"] = True
     server = _AnnouncingServer(
         uvicorn.Config(
             app,
@@ -82,7 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the emulator as the parsed command line asks."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # force: importing Airflow (for other sfmc-de commands) may have set up logging already.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", force=True
+    )
     try:
         config = read_config_file(args.config) if args.config else default_config()
         parse_config(config)

@@ -38,17 +38,19 @@ def test_cli_command_prints_its_url_serves_and_stops(tmp_path: Path) -> None:
     config_file = tmp_path / "emulator.json"
     config_file.write_text(json.dumps({"processing": {"pickup_delay_seconds": 0}}))
 
-    process, url = start_command(
-        [str(SFMC_DE), "emulator", "--config", str(config_file), "--port", "0"],
-        subprocess.DEVNULL,
-    )
-    try:
-        stats = httpx.get(f"{url}/_emulator/stats").json()
-    finally:
-        returncode = stop(process)
+    log_file = tmp_path / "emulator.log"
+    with log_file.open("w") as log:
+        process, url = start_command(
+            [str(SFMC_DE), "emulator", "--config", str(config_file), "--port", "0"], log
+        )
+        try:
+            stats = httpx.get(f"{url}/_emulator/stats").json()
+        finally:
+            returncode = stop(process)
 
     assert stats["rows_stored"] == {"Demo_Customers": 0, "Demo_AllTypes": 0}
     assert returncode == 0, "Ctrl+C stops it cleanly"
+    assert "Application startup complete" in log_file.read_text(), "server logs go to stderr"
 
 
 def test_bad_config_exits_with_a_message_naming_the_setting(tmp_path: Path) -> None:
