@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from airflow_provider_sfmc_de.emulator.faults import FaultSpecError, check_fault_spec
 from airflow_provider_sfmc_de.schema import FieldType
 
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("default_config.json")
@@ -143,6 +144,10 @@ def parse_config(config: dict[str, Any]) -> EmulatorConfig:
         parsed = msgspec.convert(complete_config(config), EmulatorConfig)
     except msgspec.ValidationError as error:
         raise EmulatorConfigError(f"Invalid emulator config: {error}") from error
+    try:
+        check_fault_spec(parsed.faults)
+    except FaultSpecError as error:
+        raise EmulatorConfigError(f"Invalid emulator config: faults: {error}") from error
     if not parsed.installed_packages:
         raise EmulatorConfigError("The emulator config declares no installed package.")
     keys = [extension.key.lower() for extension in parsed.data_extensions]
