@@ -49,6 +49,7 @@ class RetryPolicy:
 class TransientApiError(SfmcApiError):
     """An answer worth retrying: rate limited (50100), a 5xx, or a transient 10006.
 
+    :param reason: SFMC's own words, for the retry log line.
     :param retry_after: seconds SFMC asked us to wait, when it said.
     """
 
@@ -58,9 +59,11 @@ class TransientApiError(SfmcApiError):
         *,
         status_code: int | None = None,
         errorcode: int | str | None = None,
+        reason: str = "",
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message, status_code=status_code, errorcode=errorcode)
+        self.reason = reason
         self.retry_after = retry_after
 
 
@@ -81,6 +84,9 @@ def describe_failure(error: BaseException) -> str:
         return "the connection was closed without an answer"
     if isinstance(error, httpx.TransportError):
         return f"network error ({type(error).__name__})"
+    if isinstance(error, TransientApiError):
+        code = f", errorcode {error.errorcode}" if error.errorcode is not None else ""
+        return f"HTTP {error.status_code}{code}: {error.reason}"
     return str(error)
 
 
@@ -125,7 +131,8 @@ def raise_for_answer(response: httpx.Response, *, what: str) -> None:
     status = response.status_code
     body = _json_or_empty(response)
     message, errorcode = _message_and_code(body)
-    text = f"{what} failed: {message or response.reason_phrase or 'no message'}"
+    reason = str(message or response.reason_phrase or "no message").rstrip(". ")
+    text = f"{what} failed: {reason}"
     if status == 401:
         raise AccessTokenRejectedError(text, status_code=status, errorcode=errorcode)
     if status == 429 and errorcode == REQUESTS_BLOCKED:
@@ -137,12 +144,17 @@ def raise_for_answer(response: httpx.Response, *, what: str) -> None:
         )
     if status == 429:
         raise TransientApiError(
-            text, status_code=status, errorcode=errorcode, retry_after=_retry_after(response, body)
+            text,
+            status_code=status,
+            errorcode=errorcode,
+            reason=reason,
+            retry_after=_retry_after(response, body),
         )
-    if status >= 500:
-        raise TransientApiError(text, status_code=status, errorcode=errorcode)
-    if errorcode == UNABLE_TO_SAVE_ROWS and not body.get("additionalErrors"):
-        raise TransientApiError(text, status_code=status, errorcode=errorcode)
+    transient = status >= 500 or (
+        errorcode == UNABLE_TO_SAVE_ROWS and not body.get("additionalErrors")
+    )
+    if transient:
+        raise TransientApiError(text, status_code=status, errorcode=errorcode, reason=reason)
     raise SfmcApiError(text, status_code=status, errorcode=errorcode)
 
 
