@@ -43,8 +43,9 @@ REPORTS_DIR = (
         "staging_table": Param(
             "demo_customers",
             type="string",
-            pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-            description="The staging table to load, named as in the database.",
+            # A plain name, or schema.table: never a piece of SQL.
+            pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$",
+            description="The staging table to load: table or schema.table.",
         ),
     },
     tags=["example", "sfmc"],

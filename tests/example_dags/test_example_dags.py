@@ -262,3 +262,10 @@ def insert_and_wait(rows):
         assert time.monotonic() < deadline, "the emulator did not process the rows in 30 s"
         time.sleep(0.2)
     assert all(result.ok for result in hook.iter_async_results(request_id))
+
+
+def test_staging_table_example_refuses_a_table_name_that_is_sql(example_dags, sfmc_connection):
+    with pytest.raises(ValueError, match="staging_table"):
+        run_staging_example(example_dags, "demo_customers; DROP TABLE demo_customers")
+
+    assert sfmc_connection.stats()["async_requests"] == 0
