@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 _USER_AGENT = f"airflow-provider-sfmc-de/{__version__}"
 _SEARCH_PAGE_SIZE = 50
+# What SFMC answers as expires_in; assumed when an answer leaves it out.
+_DEFAULT_TOKEN_LIFETIME_SECONDS = 1079
 
 
 class AsyncRequestState(enum.StrEnum):
@@ -378,7 +380,7 @@ class SfmcHook(BaseHook):
         token = AccessToken(
             value=answer["access_token"],
             rest_instance_url=checked_rest_url(answer.get("rest_instance_url", "")),
-            expires_in=float(answer.get("expires_in") or 0),
+            expires_in=float(answer.get("expires_in", _DEFAULT_TOKEN_LIFETIME_SECONDS)),
             scope=answer.get("scope"),
         )
         return token, answer
