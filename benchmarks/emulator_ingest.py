@@ -31,7 +31,8 @@ def demo_rows(start: int, count: int) -> list[dict[str, object]]:
             "EmailAddress": f"customer{number}@example.com",
             "FirstName": FIRST_NAMES[number % len(FIRST_NAMES)],
             "LastName": LAST_NAMES[number % len(LAST_NAMES)],
-            "SignupDate": (first_day + timedelta(days=number % 5000)).isoformat(),
+            # The form the operator sends Date values in.
+            "SignupDate": f"{first_day + timedelta(days=number % 5000)}T00:00:00",
             "IsSubscribed": number % 5 != 0,
         }
         for number in range(start, start + count)

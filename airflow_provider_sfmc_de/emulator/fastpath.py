@@ -96,18 +96,19 @@ class FastRowDecoder:
             rows = msgspec.json.decode(body, type=self._body_type).items
         except msgspec.ValidationError:
             return None
-        astuple = msgspec.structs.astuple
-        if not self._later:
-            return [astuple(row) for row in rows]
-        converted = []
-        later = self._later
-        try:
-            for row in rows:
-                values = list(astuple(row))
-                for index, convert, field in later:
-                    if values[index] is not None:
-                        values[index] = convert(field, values[index])
-                converted.append(tuple(values))
-        except RowError:
-            return None
-        return converted
+        tuples = [msgspec.structs.astuple(row) for row in rows]
+        for index, convert, field in self._later:
+            # Loads repeat values (dates above all): convert each distinct value once, and
+            # rebuild the rows only when some value is not already in its stored form.
+            try:
+                stored = {
+                    value: convert(field, value)
+                    for value in {row[index] for row in tuples}
+                    if value is not None
+                }
+            except RowError:
+                return None
+            if any(type(value) is not type(new) or value != new for value, new in stored.items()):
+                stored[None] = None
+                tuples = [(*row[:index], stored[row[index]], *row[index + 1 :]) for row in tuples]
+        return tuples
