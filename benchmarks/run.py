@@ -35,6 +35,7 @@ log = logging.getLogger("benchmarks")
 REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPOSITORY / "benchmarks" / "results"
 DEFAULT_ROWS = (100_000, 1_000_000)
+DEFAULT_REPEAT = 2
 DATA_EXTENSION_KEY = "Demo_Customers"
 LOAD_TIMEOUT_SECONDS = 3600
 # Rows wait in the emulator far longer than any load takes, so its background processing never
@@ -133,6 +134,19 @@ def _stderr_to(path: Path) -> Iterator[None]:
         os.close(saved)
 
 
+def best_attempt(attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Keep the round with the least wall time (the least disturbed), noting every round's."""
+    best = dict(min(attempts, key=lambda found: found["wall_seconds"]))
+    best["rounds"] = [
+        {
+            metric: found[metric]
+            for metric in ("wall_seconds", "cpu_seconds", "peak_rss_bytes", "load_average_before")
+        }
+        for found in attempts
+    ]
+    return best
+
+
 def machine() -> dict[str, Any]:
     """Describe the machine the figures came from."""
     cpu_model = "unknown"
@@ -170,6 +184,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated loaders to run, in order (default: %(default)s)",
     )
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=DEFAULT_REPEAT,
+        help="rounds of every load; the least disturbed round is kept (default: %(default)s)",
+    )
+    parser.add_argument(
         "--results-dir", type=Path, default=RESULTS_DIR, help="where JSON results go"
     )
     arguments = parser.parse_args(argv)
@@ -178,6 +198,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown loader(s): {', '.join(sorted(unknown))}")
     arguments.rows = sorted(arguments.rows or DEFAULT_ROWS)
+    if arguments.repeat < 1:
+        parser.error("--repeat must be at least 1")
     return arguments
 
 
@@ -199,24 +221,33 @@ def main(argv: list[str] | None = None) -> int:
             begun = time.perf_counter()
             staging_path = create_staging_table(Path(scratch) / f"staging-{rows}.sqlite3", rows)
             log.info("Staging table ready in %.1f s.", time.perf_counter() - begun)
-            runs[rows] = {}
-            for loader in arguments.loaders:
-                log.info("Loading %s rows with the %s loader.", f"{rows:,}", loader)
-                work_dir = Path(scratch) / f"{loader}-{rows}"
-                work_dir.mkdir()
-                # Other work on the machine slows wall time most; the JSON keeps how busy it was.
-                load_before = os.getloadavg()[0]
-                found = measure_loader(loader, staging_path, work_dir, logs_dir, rows)
-                found["load_average_before"] = load_before
-                found["load_average_after"] = os.getloadavg()[0]
-                log.info(
-                    "The %s loader took %.2f s wall, %.2f s CPU, peak RSS %.0f MB.",
-                    loader,
-                    found["wall_seconds"],
-                    found["cpu_seconds"],
-                    found["peak_rss_bytes"] / 1e6,
-                )
-                runs[rows][loader] = found
+            attempts: dict[str, list[dict[str, Any]]] = {loader: [] for loader in arguments.loaders}
+            # Rounds interleave the loaders, so a busy spell on the machine hits them alike.
+            for round_number in range(1, arguments.repeat + 1):
+                for loader in arguments.loaders:
+                    log.info(
+                        "Loading %s rows with the %s loader (round %d of %d).",
+                        f"{rows:,}",
+                        loader,
+                        round_number,
+                        arguments.repeat,
+                    )
+                    work_dir = Path(scratch) / f"{loader}-{rows}-{round_number}"
+                    work_dir.mkdir()
+                    # Other work on the machine slows wall time most; keep how busy it was.
+                    load_before = os.getloadavg()[0]
+                    found = measure_loader(loader, staging_path, work_dir, logs_dir, rows)
+                    found["load_average_before"] = load_before
+                    found["load_average_after"] = os.getloadavg()[0]
+                    log.info(
+                        "The %s loader took %.2f s wall, %.2f s CPU, peak RSS %.0f MB.",
+                        loader,
+                        found["wall_seconds"],
+                        found["cpu_seconds"],
+                        found["peak_rss_bytes"] / 1e6,
+                    )
+                    attempts[loader].append(found)
+            runs[rows] = {loader: best_attempt(tries) for loader, tries in attempts.items()}
             staging_path.unlink()
 
     compared = {rows: ratios(by_loader) for rows, by_loader in runs.items()}
@@ -231,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
 
     document = {
         "started_at": started.isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(
+            ["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)]
+        ).strip(),
         "machine": host,
         "runs": {str(rows): by_loader for rows, by_loader in runs.items()},
         "ratios": {str(rows): pairs for rows, pairs in compared.items()},
