@@ -14,6 +14,8 @@ CUSTOMERS = "Demo_Customers"
 ALL_TYPES = "Demo_AllTypes"
 # A copy of the customers extension that only the paging test writes to.
 PAGED = "Test_Paged_Customers"
+# An extension with a primary key of two fields.
+COMPOSITE = "Test_Composite_Key"
 
 
 def token_for(emulator: Emulator, **params: Any) -> dict[str, Any]:
@@ -83,6 +85,17 @@ def shared_emulator() -> Emulator:
     config = fast_config()
     customers = next(item for item in config["data_extensions"] if item["key"] == CUSTOMERS)
     config["data_extensions"].append({**customers, "key": PAGED, "name": "Paged customers"})
+    config["data_extensions"].append(
+        {
+            "key": COMPOSITE,
+            "name": "Composite key",
+            "fields": [
+                {"name": "Region", "type": "Text", "length": 10, "isPrimaryKey": True},
+                {"name": "Code", "type": "Number", "isPrimaryKey": True},
+                {"name": "Label", "type": "Text"},
+            ],
+        }
+    )
     with run_emulator(config) as emulator:
         yield emulator
 

@@ -13,6 +13,7 @@ from airflow_provider_sfmc_de.emulator.config import parse_config
 from airflow_provider_sfmc_de.emulator.fastpath import FastRowDecoder
 from tests.emulator.conftest import (
     ALL_TYPES,
+    COMPOSITE,
     CUSTOMERS,
     customer,
     submit,
@@ -188,3 +189,21 @@ def test_clean_and_coerced_loads_store_the_same_values(
     assert stored["path-fast"] == stored["path-slow"]
     assert stored["path-fast"]["DecimalValue"] == "2.35"
     assert stored["path-fast"]["LocaleValue"] == "en-US"
+
+
+def test_composite_primary_key(shared_emulator: Emulator, client: httpx.Client) -> None:
+    first = results(
+        client,
+        submit(client, COMPOSITE, [{"Region": "eu", "Code": 1}, {"Region": "eu", "Code": 2}]),
+    )
+    duplicate = load_one(client, COMPOSITE, {"Region": "EU", "Code": 1, "Label": "x"})
+    updated = load_one(client, COMPOSITE, {"Region": "eu", "Code": 2, "Label": "two"}, upsert=True)
+
+    assert [item["status"] for item in first] == ["OK", "OK"]
+    assert duplicate["status"] == "Error"
+    assert "The duplicate key value is (EU, 1)" in duplicate["message"]
+    assert updated["status"] == "OK"
+    assert shared_emulator.rows(COMPOSITE) == [
+        {"Region": "eu", "Code": 1, "Label": None},
+        {"Region": "eu", "Code": 2, "Label": "two"},
+    ]
