@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from airflow_provider_sfmc_de.emulator import Emulator
 from tests.emulator.conftest import CUSTOMERS, customer, submit, wait_until_complete
@@ -49,8 +50,9 @@ def test_results_one_item_per_row_in_submission_order_and_paged(client: httpx.Cl
     assert items[0] == {"status": "OK", "errorCode": None, "message": None}
 
 
-def test_unknown_request_id_answers_200_not_found(client: httpx.Client) -> None:
-    answer = client.get("/data/v1/async/00000000-0000-0000-0000-000000000000/status")
+@pytest.mark.parametrize("endpoint", ["status", "results"])
+def test_unknown_request_id_answers_200_not_found(client: httpx.Client, endpoint: str) -> None:
+    answer = client.get(f"/data/v1/async/00000000-0000-0000-0000-000000000000/{endpoint}")
 
     assert answer.status_code == 200
     message = answer.json()["resultMessages"][0]
@@ -74,3 +76,14 @@ def test_stats_count_calls_tokens_and_requests(
     assert stats["async_requests"] == 1
     assert stats["token_requests"] == 0
     assert CUSTOMERS in stats["rows_stored"]
+
+
+def test_results_are_empty_until_complete(client: httpx.Client) -> None:
+    request_id = submit(client, CUSTOMERS, [customer(30000)])
+
+    early = client.get(f"/data/v1/async/{request_id}/results").json()
+    wait_until_complete(client, request_id)
+    late = client.get(f"/data/v1/async/{request_id}/results").json()
+
+    assert (early["count"], early["items"]) == (0, [])
+    assert late["count"] == 1
