@@ -100,6 +100,18 @@ def shared_emulator() -> Emulator:
         yield emulator
 
 
+@pytest.fixture(scope="session")
+def patient_emulator() -> Emulator:
+    """An emulator that leaves requests Pending for a second, for tests that must see them
+    before they are picked up."""
+    from airflow_provider_sfmc_de.emulator import run_emulator
+
+    config = fast_config()
+    config["processing"] = {"pickup_delay_seconds": 1.0, "executing_seconds": 0.1}
+    with run_emulator(config) as emulator:
+        yield emulator
+
+
 @pytest.fixture
 def client(shared_emulator: Emulator) -> httpx.Client:
     with api_client(shared_emulator) as http:

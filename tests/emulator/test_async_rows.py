@@ -6,12 +6,17 @@ import httpx
 import pytest
 
 from airflow_provider_sfmc_de.emulator import Emulator
-from tests.emulator.conftest import CUSTOMERS, customer, submit, wait_until_complete
+from tests.emulator.conftest import (
+    CUSTOMERS,
+    api_client,
+    customer,
+    submit,
+    wait_until_complete,
+)
 
 
-def test_insert_goes_pending_then_complete_and_stores_rows(
-    shared_emulator: Emulator, client: httpx.Client
-) -> None:
+def test_insert_goes_pending_then_complete_and_stores_rows(patient_emulator: Emulator) -> None:
+    client = api_client(patient_emulator)
     request_id = submit(client, CUSTOMERS, [customer(1), customer(2)])
 
     first = client.get(f"/data/v1/async/{request_id}/status").json()
@@ -23,7 +28,7 @@ def test_insert_goes_pending_then_complete_and_stores_rows(
     assert status["resultStatus"] == "OK"
     assert status["hasErrors"] is False
     assert {"callDateTime", "pickupDateTime", "completionDateTime"} <= set(status)
-    keys = [row["SubscriberKey"] for row in shared_emulator.rows(CUSTOMERS)]
+    keys = [row["SubscriberKey"] for row in patient_emulator.rows(CUSTOMERS)]
     assert {"S0000001", "S0000002"} <= set(keys)
 
 
@@ -78,7 +83,8 @@ def test_stats_count_calls_tokens_and_requests(
     assert CUSTOMERS in stats["rows_stored"]
 
 
-def test_results_are_empty_until_complete(client: httpx.Client) -> None:
+def test_results_are_empty_until_complete(patient_emulator: Emulator) -> None:
+    client = api_client(patient_emulator)
     request_id = submit(client, CUSTOMERS, [customer(30000)])
 
     early = client.get(f"/data/v1/async/{request_id}/results").json()
