@@ -28,6 +28,13 @@ def create_app(config: dict[str, Any]) -> CallMiddleware:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config = state.config
+        log.info(
+            "Emulating %d installed package(s) and Data Extensions %s; rows kept %s.",
+            len(config.installed_packages),
+            ", ".join(extension.key for extension in config.data_extensions) or "(none)",
+            f"in {config.storage.path}" if config.storage.path else "in memory",
+        )
         state.start()
         try:
             yield

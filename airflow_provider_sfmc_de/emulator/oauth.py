@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from airflow_provider_sfmc_de.emulator.config import InstalledPackage
     from airflow_provider_sfmc_de.emulator.state import EmulatorState
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -105,6 +107,7 @@ async def token(request: Request) -> Response:
     }
     if grant_type != CLIENT_CREDENTIALS:
         body["refresh_token"] = state.auth.issue_refresh_token(grant)
+    log.info("Issued a token to client %s (grant %s).", grant.client_id, grant_type)
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
