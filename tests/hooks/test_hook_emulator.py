@@ -109,23 +109,29 @@ def test_async_hook_reads_status_and_results(emulator, client_credentials_hook):
     assert emulator.stats()["token_requests"] == 1
 
 
-def test_a_token_expiring_mid_run_is_renewed(sfmc_emulator_factory, monkeypatch):
+def test_a_token_expiring_mid_run_is_renewed_before_sfmc_refuses_it(
+    sfmc_emulator_factory, monkeypatch, capsys
+):
     config = default_config()
-    config["token_lifetime_seconds"] = 1
+    config["token_lifetime_seconds"] = 2
     emulator = sfmc_emulator_factory(config)
     monkeypatch.setenv("AIRFLOW_CONN_SFMC_SHORT_LIVED", emulator.connection_json())
     hook = SfmcHook("sfmc_short_lived", **FAST_RETRIES)
 
-    statuses = []
-    for _ in range(3):
+    statuses = [hook.get_async_status("no-such-request").state]
+    for _ in range(2):
+        time.sleep(2)  # the token's whole lifetime
         statuses.append(hook.get_async_status("no-such-request").state)
-        time.sleep(1.0)  # the token's whole lifetime
 
     assert statuses == [AsyncRequestState.NOT_FOUND] * 3
     assert emulator.stats()["token_requests"] == 3
+    # Renewed ahead of time: no call was refused for an expired token.
+    assert "HTTP 401" not in capsys.readouterr().out
 
 
-def test_a_revoked_token_is_replaced_by_exactly_one_new_one(emulator, client_credentials_hook):
+def test_a_revoked_token_is_replaced_by_exactly_one_new_one(
+    emulator, client_credentials_hook, capsys
+):
     hook = client_credentials_hook
     hook.get_async_status("warm-up")
     emulator.revoke_tokens()
@@ -141,6 +147,7 @@ def test_a_revoked_token_is_replaced_by_exactly_one_new_one(emulator, client_cre
 
     assert states == [AsyncRequestState.NOT_FOUND] * 6
     assert emulator.stats()["token_requests"] == 2
+    assert "refused with HTTP 401" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
