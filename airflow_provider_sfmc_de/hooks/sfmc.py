@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from dataclasses import dataclass, fields
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, Literal
@@ -292,12 +293,16 @@ class SfmcHook(BaseHook):
                 except SfmcAuthError as error:
                     if error.errorcode != "invalid_grant":
                         raise
+                pause = min(self.retry_policy.retry_base_wait, self.retry_policy.max_retry_wait)
                 self.log.warning(
                     "SFMC refused the refresh token of connection %s (invalid_grant); another "
-                    "worker may have rotated it, so reading %s again.",
+                    "worker may have rotated it, so reading %s again in %.2f s.",
                     settings.conn_id,
                     store.name,
+                    pause,
                 )
+                # A worker on another machine stores its new token just after SFMC answers it.
+                time.sleep(pause)
                 candidate = next(
                     (
                         token
