@@ -38,7 +38,10 @@ class _Callback:
 
 
 class _RedirectListener(HTTPServer):
-    """A one-shot HTTP server on the loopback redirect URI that records the first callback."""
+    """A one-shot HTTP server on the loopback redirect URI that records the first callback.
+
+    :param redirect_uri: the ``http`` loopback URI to listen on.
+    """
 
     def __init__(self, redirect_uri: str) -> None:
         parts = urlsplit(redirect_uri)

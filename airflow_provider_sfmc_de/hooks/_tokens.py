@@ -23,7 +23,14 @@ _RENEWAL_MARGIN_SECONDS = 120.0
 
 @dataclass(frozen=True)
 class AccessToken:
-    """An OAuth access token and the REST host it is valid for; its value stays out of reprs."""
+    """An OAuth access token and the REST host it is valid for; its value stays out of reprs.
+
+    :param value: the bearer token.
+    :param rest_instance_url: the checked REST base URL the token is for.
+    :param expires_in: seconds the token is valid for, from when it was obtained.
+    :param scope: the scopes SFMC granted.
+    :param obtained_at: ``time.monotonic()`` when the answer arrived.
+    """
 
     value: str = field(repr=False)
     rest_instance_url: str
