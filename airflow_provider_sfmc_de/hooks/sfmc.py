@@ -421,25 +421,24 @@ class SfmcHook(BaseHook):
     ) -> dict[str, Any]:
         """Send a REST request with a bearer token; on 401 get a new token and retry once."""
         what = f"{method} {path}"
-        for attempt in (1, 2):
-            token = self.get_access_token()
-            try:
-                response = self._send(
-                    method,
-                    token.rest_instance_url + path,
-                    what=what,
-                    check=partial(raise_for_answer, what=what),
-                    headers={**(headers or {}), "Authorization": f"Bearer {token.value}"},
-                    **request,
-                )
-            except AccessTokenRejectedError:
-                ACCESS_TOKENS.discard(self.settings.cache_key, token)
-                if attempt == 2:
-                    raise
-                self._log_token_rejected(what)
-                continue
+
+        def send(token: AccessToken) -> dict[str, Any]:
+            response = self._send(
+                method,
+                token.rest_instance_url + path,
+                what=what,
+                check=partial(raise_for_answer, what=what),
+                headers={**(headers or {}), "Authorization": f"Bearer {token.value}"},
+                **request,
+            )
             return _json_body(response, what)
-        raise AssertionError("unreachable")
+
+        token = self.get_access_token()
+        try:
+            return send(token)
+        except AccessTokenRejectedError:
+            self._drop_rejected_token(token, what)
+        return send(self.get_access_token())
 
     def _log_retry(self, what: str, retry_state: tenacity.RetryCallState) -> None:
         error = retry_state.outcome.exception() if retry_state.outcome else None
@@ -452,7 +451,8 @@ class SfmcHook(BaseHook):
             self.retry_policy.max_attempts,
         )
 
-    def _log_token_rejected(self, what: str) -> None:
+    def _drop_rejected_token(self, token: AccessToken, what: str) -> None:
+        ACCESS_TOKENS.discard(self.settings.cache_key, token)
         self.log.warning(
             "%s was refused with HTTP 401: the access token has expired or been revoked; "
             "getting a new one and retrying once.",
@@ -638,26 +638,25 @@ class SfmcAsyncHook(SfmcHook):
         self, client: httpx.AsyncClient, method: str, path: str, **request: Any
     ) -> dict[str, Any]:
         what = f"{method} {path}"
-        for attempt in (1, 2):
-            # Tokens may need Airflow Variables and a file lock: keep them off the event loop.
-            token = await asyncio.to_thread(self.get_access_token)
-            try:
-                response = await self._asend(
-                    client,
-                    method,
-                    token.rest_instance_url + path,
-                    what=what,
-                    headers={"Authorization": f"Bearer {token.value}"},
-                    **request,
-                )
-            except AccessTokenRejectedError:
-                ACCESS_TOKENS.discard(self.settings.cache_key, token)
-                if attempt == 2:
-                    raise
-                self._log_token_rejected(what)
-                continue
+
+        async def send(token: AccessToken) -> dict[str, Any]:
+            response = await self._asend(
+                client,
+                method,
+                token.rest_instance_url + path,
+                what=what,
+                headers={"Authorization": f"Bearer {token.value}"},
+                **request,
+            )
             return _json_body(response, what)
-        raise AssertionError("unreachable")
+
+        # Tokens may need Airflow Variables and a file lock: keep them off the event loop.
+        token = await asyncio.to_thread(self.get_access_token)
+        try:
+            return await send(token)
+        except AccessTokenRejectedError:
+            self._drop_rejected_token(token, what)
+        return await send(await asyncio.to_thread(self.get_access_token))
 
     async def _asend(
         self, client: httpx.AsyncClient, method: str, url: str, *, what: str, **request: Any
