@@ -16,15 +16,14 @@ from tests.emulator.conftest import (
 
 
 def test_insert_goes_pending_then_complete_and_stores_rows(patient_emulator: Emulator) -> None:
-    client = api_client(patient_emulator)
-    request_id = submit(client, CUSTOMERS, [customer(1), customer(2)])
+    with api_client(patient_emulator) as client:
+        request_id = submit(client, CUSTOMERS, [customer(1), customer(2)])
+        first = client.get(f"/data/v1/async/{request_id}/status").json()
+        status = wait_until_complete(client, request_id)
 
-    first = client.get(f"/data/v1/async/{request_id}/status").json()
     assert first["status"]["requestStatus"] == "Pending"
     assert first["status"]["requestId"] == request_id
     assert first["requestId"] != request_id
-
-    status = wait_until_complete(client, request_id)
     assert status["resultStatus"] == "OK"
     assert status["hasErrors"] is False
     assert {"callDateTime", "pickupDateTime", "completionDateTime"} <= set(status)
@@ -84,12 +83,11 @@ def test_stats_count_calls_tokens_and_requests(
 
 
 def test_results_are_empty_until_complete(patient_emulator: Emulator) -> None:
-    client = api_client(patient_emulator)
-    request_id = submit(client, CUSTOMERS, [customer(30000)])
-
-    early = client.get(f"/data/v1/async/{request_id}/results").json()
-    wait_until_complete(client, request_id)
-    late = client.get(f"/data/v1/async/{request_id}/results").json()
+    with api_client(patient_emulator) as client:
+        request_id = submit(client, CUSTOMERS, [customer(30000)])
+        early = client.get(f"/data/v1/async/{request_id}/results").json()
+        wait_until_complete(client, request_id)
+        late = client.get(f"/data/v1/async/{request_id}/results").json()
 
     assert (early["count"], early["items"]) == (0, [])
     assert late["count"] == 1

@@ -75,3 +75,17 @@ def test_rowset_of_unknown_key_is_404(client: httpx.Client) -> None:
 
     assert answer.status_code == 404
     assert answer.json()["errorcode"] == 10002
+
+
+def test_rowset_prints_values_as_sfmc_does(client: httpx.Client) -> None:
+    row = hub_row(8200, SignupDate="2023-05-06T19:08:09", IsSubscribed=False)
+    client.post(HUB_URL, json=[row])
+
+    page = client.get(
+        f"/data/v1/customobjectdata/key/{CUSTOMERS}/rowset", params={"$pageSize": 2500}
+    ).json()
+
+    item = next(item for item in page["items"] if item["keys"]["SubscriberKey"] == "S0008200")
+    assert item["values"]["SignupDate"] == "5/6/2023 7:08:09 PM"
+    assert item["values"]["IsSubscribed"] == "False"
+    assert item["values"]["LastName"] == ""
