@@ -60,6 +60,8 @@ def serve(
             log_config=log_config,
             access_log=access_log,
             timeout_graceful_shutdown=2,
+            # Clients poll every few seconds; a longer keep-alive spares them reconnecting.
+            timeout_keep_alive=75,
         )
     )
     server.run()
