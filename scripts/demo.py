@@ -99,6 +99,7 @@ def main() -> int:
 
         wrong_case_log = OUTPUT_DIR / "airflow-dags-test-wrong-case.log"
         if load_code == 0:
+            results = task_results(airflow_home / "airflow.db")
             step("Running it again on table %s, which must be refused", WRONG_CASE_TABLE)
             wrong_case_code = run_dag(env, {"staging_table": WRONG_CASE_TABLE}, wrong_case_log)
             stats_after_wrong_case = emulator.stats()
@@ -107,7 +108,6 @@ def main() -> int:
     # Reported only now: until the emulator stops, stderr goes to its log.
     if load_code != 0:
         return failed(f"the DAG run failed; see {shown(load_log)}")
-    results = task_results(airflow_home / "airflow.db")
     load = results.get(INSERT_TASK_ID) or {}
     waited = results.get(SENSOR_TASK_ID) or {}
     schema_error = error_message(wrong_case_log, "did you mean")
