@@ -64,7 +64,7 @@ def _page_size(raw: str | None, name: str, default: int, maximum: int) -> int:
     return int(raw)
 
 
-def _summary(extension: DataExtensionDefinition) -> dict[str, Any]:
+def _summary(extension: DataExtensionDefinition, row_count: int) -> dict[str, Any]:
     return {
         "id": extension.id,
         "name": extension.name,
@@ -75,7 +75,7 @@ def _summary(extension: DataExtensionDefinition) -> dict[str, Any]:
         "isTestable": False,
         "categoryId": 0,
         "fieldCount": len(extension.fields),
-        "rowCount": 0,
+        "rowCount": row_count,
     }
 
 
@@ -92,11 +92,10 @@ async def search_data_extensions(request: Request) -> Response:
         if term in extension.key.lower() or term in extension.name.lower()
     ]
     start = (page - 1) * page_size
-    items = []
-    for extension in matches[start : start + page_size]:
-        summary = _summary(extension)
-        summary["rowCount"] = state.store.count(extension.key)
-        items.append(summary)
+    items = [
+        _summary(extension, state.store.count(extension.key))
+        for extension in matches[start : start + page_size]
+    ]
     return json_response(
         {"count": len(matches), "page": page, "pageSize": page_size, "links": {}, "items": items}
     )
