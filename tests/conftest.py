@@ -20,6 +20,9 @@ os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TESTS_DIR / "dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+# Unit-test mode would make a new Fernet key per process; Airflow subprocesses of a test must
+# read the Variables it wrote. This key encrypts nothing but throwaway test data.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = "YTRcznfRbgRJZiW8BIdt_KlRjGWgazccFQiHrVLY3JY="
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
 POSTGRES_DSN = os.environ.get("SFMC_DE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

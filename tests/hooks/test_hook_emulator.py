@@ -300,19 +300,14 @@ print("done")
 
 
 def test_processes_racing_to_refresh_never_fail(emulator, authorization_code_conn):
-    from airflow.configuration import conf
-
     conn_id, _ = authorization_code_conn
     rounds, processes = 3, 2
-    # Every Airflow component shares one Fernet key; test mode makes one per process otherwise.
-    env = {**os.environ, "AIRFLOW__CORE__FERNET_KEY": conf.get("core", "fernet_key")}
     racers = [
         subprocess.Popen(
             [sys.executable, "-c", RACER, conn_id, str(rounds)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=env,
         )
         for _ in range(processes)
     ]

@@ -53,7 +53,6 @@ def free_port() -> int:
 @pytest.fixture
 def signed_out(sfmc_emulator_factory, monkeypatch, airflow_db):
     """An emulator whose package accepts a free loopback redirect URI, and a connection to it."""
-    from airflow.configuration import conf
     from airflow.models import Variable
 
     redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
@@ -64,8 +63,6 @@ def signed_out(sfmc_emulator_factory, monkeypatch, airflow_db):
         f"AIRFLOW_CONN_{CONN_ID.upper()}",
         emulator.connection_json("authorization_code", redirect_uri=redirect_uri),
     )
-    # The command is another Airflow process: it must share this one's Fernet key.
-    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", conf.get("core", "fernet_key"))
     ACCESS_TOKENS.clear()
     yield emulator, redirect_uri
     Variable.delete(refresh_token_variable(CONN_ID))
