@@ -59,7 +59,7 @@ def main() -> int:
     staging_db = OUTPUT_DIR / "staging.sqlite3"
     env = airflow_environment(airflow_home)
 
-    step("Preparing a private Airflow home in %s (airflow db migrate)", airflow_home)
+    step("Preparing a private Airflow home in %s (airflow db migrate)", shown(airflow_home))
     migrate_log = OUTPUT_DIR / "airflow-db-migrate.log"
     with migrate_log.open("w") as log_file:
         migrate = subprocess.Popen(
