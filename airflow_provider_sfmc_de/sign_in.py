@@ -17,9 +17,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from airflow_provider_sfmc_de.exceptions import SfmcConfigurationError, SfmcError
-from airflow_provider_sfmc_de.hooks._urls import is_loopback
-
 if TYPE_CHECKING:
     import argparse
 
@@ -118,6 +115,9 @@ def add_authorize_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Airflow is imported only here, so that `sfmc-de emulator` starts without it.
+    from airflow_provider_sfmc_de.exceptions import SfmcError
+
     try:
         return _sign_in(args)
     except SfmcError as error:
@@ -126,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sign_in(args: argparse.Namespace) -> int:
+    from airflow_provider_sfmc_de.exceptions import SfmcConfigurationError
+    from airflow_provider_sfmc_de.hooks._urls import is_loopback
     from airflow_provider_sfmc_de.hooks.sfmc import SfmcHook
 
     hook = SfmcHook(args.conn_id)
