@@ -11,7 +11,7 @@ import pytest
 from benchmarks import floor
 from benchmarks.job import BATCH_MAX_ROWS, LoadJob
 from benchmarks.report import figures, verdicts
-from benchmarks.run import run_load
+from benchmarks.run import measure_loader, run_load
 from benchmarks.staging import COLUMNS, TABLE, create_staging_table
 
 EMAIL = re.compile(r"^[a-z0-9.\-]+@[a-z0-9.\-]+\.[a-z]{2,}$")
@@ -119,3 +119,14 @@ def test_verdicts_mark_each_target_met_or_missed():
     assert met["100,000 rows: provider requests >= 95% full on average"] is True
     assert met["1,000,000 rows: provider requests >= 95% full on average"] is False
     assert met["1,000,000 rows: one token request per load"] is False
+
+
+@pytest.mark.parametrize("loader", ["naive", "provider"])
+def test_a_load_through_the_emulator_is_counted_by_both_sides(loader, staging_path, tmp_path):
+    found = measure_loader(loader, staging_path, tmp_path, tmp_path, rows=3_000)
+
+    assert found["rows"] == found["rows_sent"] == 3_000
+    assert found["requests"] == 2
+    assert found["token_requests"] == 1
+    assert found["bytes_sent"] == found["bytes_encoded"] > 3_000 * 100
+    assert found["average_row_fill"] == pytest.approx((1 + 500 / BATCH_MAX_ROWS) / 2)
