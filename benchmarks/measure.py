@@ -1,9 +1,10 @@
 """
 Run one loader in this process and write what it cost to a JSON file.
 
-The harness starts a fresh interpreter for every load (``python -m benchmarks.measure JOB OUT``), so
-peak memory and CPU time belong to that loader alone. Imports happen before the clock starts:
-they are paid once per worker, not once per load, and would blur the comparison.
+The harness starts a fresh interpreter for every load (``python -m benchmarks.measure JOB OUT``,
+both JSON files), so peak memory and CPU time belong to that loader alone. Imports happen before
+the clock starts: they are paid once per worker, not once per load, and would blur the
+comparison.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def measure(job: LoadJob) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    job_json, result_path = sys.argv[1:] if argv is None else argv
-    result = measure(LoadJob(**json.loads(job_json)))
+    job_path, result_path = sys.argv[1:] if argv is None else argv
+    result = measure(LoadJob(**json.loads(Path(job_path).read_text())))
     Path(result_path).write_text(json.dumps(result))
     return 0
 

@@ -61,17 +61,15 @@ def run_load(job: LoadJob, log_path: Path) -> dict[str, Any]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "PYTHONPATH": os.pathsep.join(python_path),
     }
+    # The job travels in a file, not on the command line, where the client secret would show.
+    job_path = Path(job.work_dir) / "job.json"
+    job_path.write_text(json.dumps(job.to_dict()))
+    job_path.chmod(0o600)
     result_path = Path(job.work_dir) / "measurement.json"
     # The loader's own output (the operator's progress and summary lines) goes to its log.
     with log_path.open("w") as log_file:
         completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.measure",
-                json.dumps(job.to_dict()),
-                str(result_path),
-            ],
+            [sys.executable, "-m", "benchmarks.measure", str(job_path), str(result_path)],
             cwd=REPOSITORY,
             env=environment,
             stdout=log_file,
@@ -88,7 +86,9 @@ def run_load(job: LoadJob, log_path: Path) -> dict[str, Any]:
     return json.loads(result_path.read_text())
 
 
-def measure_loader(loader: str, staging_path: Path, work_dir: Path, logs_dir: Path, rows: int):
+def measure_loader(
+    loader: str, staging_path: Path, work_dir: Path, logs_dir: Path, rows: int
+) -> dict[str, Any]:
     """Measure one loader on one staging table; the emulator lives only for this load."""
     job_fields = {
         "loader": loader,
