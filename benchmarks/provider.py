@@ -37,9 +37,9 @@ def prepare(job: LoadJob) -> None:
         {"conn_type": "sqlite", "host": job.staging_path}
     )
     os.environ[f"AIRFLOW_CONN_{SFMC_CONN_ID.upper()}"] = job.emulator["connection"]
-    # Outside a task the hook looks connections up through Airflow's secrets backends, whose
-    # first use sets up Airflow's settings and database layer (seconds, once per process). A
-    # worker has done that before its task starts, so it is done here before the clock starts.
+    # Outside a task the hook looks connections up through Airflow's models, whose first use sets
+    # up Airflow's database layer (a second or more, once per process); inside a task it asks the
+    # Task SDK instead, in milliseconds. So that one-off setup is done before the clock starts.
     Connection.get_connection_from_secrets(SFMC_CONN_ID)
     _count_request_bodies()
 
