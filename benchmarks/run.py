@@ -10,7 +10,6 @@ printed and written to ``benchmarks/results/`` as JSON.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -21,14 +20,11 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchmarks.job import LoadJob
 from benchmarks.report import LOADERS, figures, markdown_summary, ratios, text_report, verdicts
 from benchmarks.staging import TABLE, create_staging_table
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 log = logging.getLogger("benchmarks")
 
@@ -104,7 +100,7 @@ def measure_loader(
     from airflow_provider_sfmc_de.emulator import run_emulator
 
     emulator_log = logs_dir / f"emulator-{loader}-{rows}.log"
-    with _stderr_to(emulator_log), run_emulator(emulator_config()) as emulator:
+    with run_emulator(emulator_config(), log_path=emulator_log) as emulator:
         job = LoadJob(
             **job_fields,
             emulator={
@@ -117,21 +113,6 @@ def measure_loader(
         )
         measurement = run_load(job, log_path)
         return figures(measurement, emulator.stats())
-
-
-@contextlib.contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """Send this process's stderr, and that of processes it starts, to a file for a while."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with path.open("w") as log_file:
-            os.dup2(log_file.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def best_attempt(attempts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ It exits with 1 when the load did not do what the summary says, and always stops
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sample_data import (
     CUSTOMERS_TABLE,
@@ -37,9 +36,6 @@ from sample_data import (
 )
 
 from airflow_provider_sfmc_de.emulator import default_config, run_emulator
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = REPO_DIR / "demo-output"
@@ -82,7 +78,7 @@ def main() -> int:
     config = default_config()
     config["storage"] = {"path": str(OUTPUT_DIR / "emulator.sqlite3")}
     emulator_log = OUTPUT_DIR / "emulator.log"
-    with stderr_to(emulator_log), run_emulator(config) as emulator:
+    with run_emulator(config, log_path=emulator_log) as emulator:
         step("SFMC emulator listening on %s (log: %s)", emulator.url, shown(emulator_log))
         env["AIRFLOW_CONN_SFMC_DEFAULT"] = emulator.connection_json()
         staging_connection = {"conn_type": "sqlite", "host": str(staging_db)}
@@ -267,21 +263,6 @@ def error_message(log_path: Path, text: str) -> str | None:
             name, _, message = line.strip().partition(": ")
             return f"{name.rpartition('.')[2]}: {message}"
     return None
-
-
-@contextlib.contextmanager
-def stderr_to(path: Path) -> Iterator[None]:
-    """Send stderr, and with it the logs of the emulator process started meanwhile, to a file."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with path.open("w") as log_file:
-            os.dup2(log_file.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def shown(path: str | Path | None) -> str | None:

@@ -151,6 +151,7 @@ def run_emulator(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    log_path: str | Path | None = None,
 ) -> Iterator[Emulator]:
     """Start the emulator in its own process, yield its handle, stop it on exit.
 
@@ -158,9 +159,14 @@ def run_emulator(
         ``None`` for the default config.
     :param host: the address to bind.
     :param port: the port to bind; 0 picks a free one.
+    :param log_path: a file for the server's logs; by default they go to this process's stderr.
     """
     resolved = _resolve_config(config)
-    with tempfile.TemporaryDirectory(prefix="sfmc-emulator-") as workdir:
+    with (
+        tempfile.TemporaryDirectory(prefix="sfmc-emulator-") as workdir,
+        contextlib.ExitStack() as files,
+    ):
+        log_file = files.enter_context(Path(log_path).open("w")) if log_path else None
         config_file = Path(workdir) / "emulator.json"
         config_file.write_text(json.dumps(resolved))
         command = [
@@ -174,10 +180,11 @@ def run_emulator(
             "--port",
             str(port),
         ]
-        # stdout carries the ready line; the server's logs go to stderr, where the caller sees them.
+        # stdout carries the ready line; the server's logs go to stderr.
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
+            stderr=log_file,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

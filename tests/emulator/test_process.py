@@ -142,6 +142,15 @@ def test_logs_never_show_secrets_or_tokens(tmp_path: Path) -> None:
         assert value not in logged
 
 
+def test_run_emulator_writes_server_logs_to_the_given_file(tmp_path: Path) -> None:
+    log_file = tmp_path / "logs" / "emulator.log"
+    log_file.parent.mkdir()
+    with run_emulator(fast_config(), log_path=log_file) as emulator:
+        assert httpx.get(f"{emulator.url}/_emulator/stats").status_code == 200
+
+    assert "Application startup complete" in log_file.read_text()
+
+
 @pytest.fixture
 def sfmc_emulator_config() -> dict:
     config = default_config()
