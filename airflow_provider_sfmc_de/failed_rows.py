@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from airflow_provider_sfmc_de.outcome import count_of
-from airflow_provider_sfmc_de.reports import temporary_path
+from airflow_provider_sfmc_de.reports import read_row_keys_manifest, temporary_path
 
 log = logging.getLogger(__name__)
 
@@ -153,14 +153,7 @@ class LoadManifest:
                 path,
             )
             return {}
-        found: dict[str, list[str]] = {}
-        with path.open(encoding="utf-8") as manifest:
-            for line in manifest:
-                if line.strip():
-                    entry = json.loads(line)
-                    if entry["request_id"] in wanted:
-                        found[entry["request_id"]] = entry["keys"]
-        return found
+        return read_row_keys_manifest(path, wanted)
 
 
 @dataclass(frozen=True)

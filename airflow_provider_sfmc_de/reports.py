@@ -103,13 +103,21 @@ def write_row_keys_manifest(
             manifest.write(encode({"request_id": request_id, "keys": keys}) + b"\n")
 
 
-def read_row_keys_manifest(path: str | os.PathLike[str]) -> dict[str, list[str]]:
-    """Read a manifest back: request id to the primary keys of its rows, in order."""
+def read_row_keys_manifest(
+    path: str | os.PathLike[str], request_ids: Iterable[str] | None = None
+) -> dict[str, list[str]]:
+    """Read a manifest back: request id to the primary keys of its rows, in order.
+
+    :param request_ids: keep only these requests, so that a large load's keys are not all held.
+    """
+    wanted = None if request_ids is None else set(request_ids)
     decode = msgspec.json.Decoder(dict[str, str | list[str]]).decode
     keys_by_request: dict[str, list[str]] = {}
     with open(path, "rb") as manifest:
         for line in manifest:
             if line.strip():
                 entry = decode(line)
-                keys_by_request[entry["request_id"]] = entry["keys"]  # type: ignore[index]
+                request_id = entry["request_id"]
+                if wanted is None or request_id in wanted:
+                    keys_by_request[request_id] = entry["keys"]  # type: ignore[index]
     return keys_by_request

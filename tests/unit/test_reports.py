@@ -74,3 +74,4 @@ def test_manifest_round_trip(tmp_path):
     write_row_keys_manifest(path, [("r1", ["a", "b"]), ("r2", ["c"])])
     assert path.read_text().splitlines()[0] == '{"request_id":"r1","keys":["a","b"]}'
     assert read_row_keys_manifest(path) == {"r1": ["a", "b"], "r2": ["c"]}
+    assert read_row_keys_manifest(path, ["r2"]) == {"r2": ["c"]}
