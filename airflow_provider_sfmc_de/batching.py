@@ -6,6 +6,8 @@ No Airflow imports. A body is ``{"items":[row,row,...]}`` built from rows alread
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,7 +17,7 @@ import msgspec
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from airflow_provider_sfmc_de.validation import ValidRow
+    from airflow_provider_sfmc_de.validation import ValidRow, ValidRows
 
 BODY_PREFIX = b'{"items":['
 BODY_SUFFIX = b"]}"
@@ -82,6 +84,33 @@ class RequestPacker:
         self._keys.append(row.key)
         self._last_row = row.row_number
         self._size += added
+        return finished
+
+    def add_rows(self, rows: ValidRows) -> list[PackedRequest]:
+        """Add a batch of rows; return the requests they filled, as ``add`` would row by row."""
+        numbers, keys, encoded = rows
+        # ends[i]: the bytes of the batch's first i rows, each with the comma before it.
+        ends = [0, *itertools.accumulate(len(row) + 1 for row in encoded)]
+        finished = []
+        start, count = 0, len(encoded)
+        while start < count:
+            if len(self._rows) >= self.max_rows:
+                finished.append(self.flush())
+            # A request's first row has no comma before it.
+            room = self.max_bytes - self._size + ends[start] + (0 if self._rows else 1)
+            stop = min(bisect.bisect_right(ends, room) - 1, start + self.max_rows - len(self._rows))
+            if stop <= start:
+                if self._rows:
+                    finished.append(self.flush())
+                    continue
+                stop = start + 1  # a row too large for any request: the caller rejects these
+            if not self._rows:
+                self._first_row = numbers[start]
+            self._rows.extend(encoded[start:stop])
+            self._keys.extend(keys[start:stop])
+            self._last_row = numbers[stop - 1]
+            self._size += ends[stop] - ends[start] - (0 if len(self._rows) > stop - start else 1)
+            start = stop
         return finished
 
     def flush(self) -> PackedRequest | None:

@@ -601,6 +601,14 @@ class ValidRow(NamedTuple):
     encoded: bytes
 
 
+class ValidRows(NamedTuple):
+    """The valid rows of a batch in load order, as three lists of the ``ValidRow`` fields."""
+
+    row_numbers: list[int]
+    keys: list[str]
+    encoded: list[bytes]
+
+
 class _ColumnPlan:
     """Everything compiled once for one set of columns."""
 
@@ -674,28 +682,30 @@ class RowValidator:
         self._plan(tuple(columns))
 
     def validate(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[ValidRow]:
-        """Yield each valid row of a batch; report the others. Rows are numbered across batches.
+        """Yield each valid row of a batch; report the others. Rows are numbered across batches."""
+        yield from map(ValidRow, *self.check_batch(columns, rows))
+
+    def check_batch(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> ValidRows:
+        """Return the valid rows of a batch; report the others, in row order.
 
         The batch is checked column by column, then its rows are encoded in one call and
-        their keys looked up together; rejections are reported in row order.
+        their keys looked up together. Rows are numbered across batches.
         """
         plan = self._plan(tuple(columns))
         if plan.missing_required:
-            yield from self._reject_all(plan, rows)
-            return
+            self._reject_all(plan, rows)
+            return ValidRows([], [], [])
         rows = rows if isinstance(rows, list | tuple) else list(rows)
-        if not rows:
-            return
         first_number = self.rows_read + 1
         self.rows_read += len(rows)
         try:
-            yield from self._validate_batch(plan, rows, first_number)
+            return self._check_batch(plan, rows, first_number) if rows else ValidRows([], [], [])
         finally:
             self.rows_valid = self.rows_read - self.rows_rejected
 
-    def _validate_batch(
+    def _check_batch(
         self, plan: _ColumnPlan, rows: Sequence[Sequence[Any]], first_number: int
-    ) -> Iterator[ValidRow]:
+    ) -> ValidRows:
         count = len(rows)
         columns = list(zip(*rows, strict=False))
         invalid: set[int] = set()
@@ -718,8 +728,8 @@ class RowValidator:
         too_large = self._too_large(encoded)
         repeated = self._repeated(plan, keys, numbers, too_large)
         if not invalid and not too_large and not repeated:
-            yield from map(ValidRow, numbers, keys, encoded)
-            return
+            return ValidRows(numbers, keys, encoded)
+        valid = ValidRows([], [], [])
         at = dict(zip(passed, range(len(passed)), strict=True))
         for position in range(count):
             number = first_number + position
@@ -748,7 +758,10 @@ class RowValidator:
                     )
                 )
             else:
-                yield ValidRow(number, keys[index], encoded[index])
+                valid.row_numbers.append(number)
+                valid.keys.append(keys[index])
+                valid.encoded.append(encoded[index])
+        return valid
 
     def _keys(
         self, plan: _ColumnPlan, checked: list[Sequence[Any]], numbers: list[int]
@@ -822,7 +835,7 @@ class RowValidator:
                 )
         self._reject(*rejections)
 
-    def _reject_all(self, plan: _ColumnPlan, rows: Iterable[Sequence[Any]]) -> Iterator[ValidRow]:
+    def _reject_all(self, plan: _ColumnPlan, rows: Iterable[Sequence[Any]]) -> None:
         for row in rows:
             self.rows_read += 1
             key = _raw_key_string(row, plan.key_positions)
@@ -832,7 +845,6 @@ class RowValidator:
                     for name in plan.missing_required
                 )
             )
-        yield from ()
 
     def _reject(self, *rejections: Rejection) -> None:
         self.rows_rejected += 1

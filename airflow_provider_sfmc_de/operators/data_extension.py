@@ -264,10 +264,9 @@ class DataExtensionInsertOperator(BaseOperator):
         progress = _Progress()
         try:
             for batch in batches:
-                for row in validator.validate(batch.columns, batch.rows):
-                    request = packer.add(row)
-                    if request is not None:
-                        spool.append(request)
+                valid = validator.check_batch(batch.columns, batch.rows)
+                for request in packer.add_rows(valid):
+                    spool.append(request)
                 if progress.due():
                     self.log.info(
                         "Checked %d rows (%d rejected) at %.0f rows/s; %d requests packed.",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -9,7 +10,7 @@ from airflow_provider_sfmc_de.batching import (
     RequestPacker,
     RequestSpool,
 )
-from airflow_provider_sfmc_de.validation import ValidRow
+from airflow_provider_sfmc_de.validation import ValidRow, ValidRows
 
 
 def rows(count, size=30):
@@ -71,3 +72,22 @@ def test_spool_gives_back_bodies_and_keys_in_order():
             assert spool.body(spooled) == request.body
             assert spool.keys(spooled) == request.keys
         assert [spooled.first_row for spooled in spool] == [1, 4, 7]
+
+
+@pytest.mark.parametrize(("max_rows", "max_bytes"), [(4, 10_000), (2_500, 1_024), (7, 1_100)])
+def test_a_batch_is_packed_as_its_rows_one_at_a_time(max_rows, max_bytes):
+    generator = random.Random(max_rows)
+    valid = [
+        ValidRow(number, f"K{number}", b"x" * generator.choice([1, 30, 200, 1_012]))
+        for number in range(1, 400)
+    ]
+    one_at_a_time = pack(RequestPacker(max_rows=max_rows, max_bytes=max_bytes), valid)
+    packer = RequestPacker(max_rows=max_rows, max_bytes=max_bytes)
+    in_batches = []
+    for start in range(0, len(valid), 57):
+        batch = valid[start : start + 57]
+        in_batches.extend(packer.add_rows(ValidRows(*map(list, zip(*batch, strict=True)))))
+    in_batches.append(packer.flush())
+    assert in_batches == one_at_a_time
+    assert all(len(request.body) <= max_bytes for request in in_batches)
+    assert len(in_batches) > 1
