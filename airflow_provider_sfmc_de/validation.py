@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import itertools
 import numbers
 import re
 import uuid
@@ -467,6 +468,8 @@ ColumnCheck = Callable[[Sequence[Any]], tuple[Sequence[Any], list[int]]]
 # behave alike (unlike 1, 1.0 and True, which are equal but not alike).
 _ALIKE_WHEN_EQUAL = frozenset({str, int, type(None)})
 _FAILED = object()
+# Distinct values remembered per repetitive column: some 2.5 MB for a column of dates.
+_COLUMN_CACHE_SIZE = 16_384
 
 
 def column_check(field: DataExtensionField) -> ColumnCheck:
@@ -481,6 +484,28 @@ def column_check(field: DataExtensionField) -> ColumnCheck:
     # Blank strings are null, not values, except in an optional Text field.
     blanks_differ = must_have_value(field) or field.type is not FieldType.TEXT
 
+    # The results of the distinct values of past batches; failing values are not kept.
+    passed: dict[Any, Any] = {}
+
+    def check_repetitive(
+        values: Sequence[Any], distinct: dict[Any, None]
+    ) -> tuple[Sequence[Any], list[int]]:
+        new = distinct.keys() - passed.keys()
+        if len(passed) + len(new) > _COLUMN_CACHE_SIZE:
+            passed.clear()
+            new = distinct.keys()
+        failing = False
+        for value in new:
+            result = _outcome(check, value)
+            if result is _FAILED:
+                failing = True
+            else:
+                passed[value] = result
+        if not failing:
+            return list(map(passed.__getitem__, values)), []
+        checked = list(map(passed.get, values, itertools.repeat(_FAILED)))
+        return checked, _failed_positions(checked, checked)
+
     def check_column(values: Sequence[Any]) -> tuple[Sequence[Any], list[int]]:
         types = set(map(type, values))
         if (
@@ -493,9 +518,7 @@ def column_check(field: DataExtensionField) -> ColumnCheck:
         if types <= _ALIKE_WHEN_EQUAL:
             distinct = dict.fromkeys(values)
             if len(distinct) * 2 <= len(values):
-                outcomes = {value: _outcome(check, value) for value in distinct}
-                checked = list(map(outcomes.__getitem__, values))
-                return checked, _failed_positions(checked, outcomes.values())
+                return check_repetitive(values, distinct)
         try:
             return list(map(check, values)), []
         except RuleViolation:
@@ -540,7 +563,7 @@ class KeyIndex:
         ``keys`` are already folded as they must compare; ``row_numbers`` ascend.
         """
         count = len(keys)
-        data = [key.encode() for key in keys]
+        data = list(map(str.encode, keys))
         first = np.fromiter(map(hash, data), np.int64, count)
         second = np.fromiter(map(hash, map(b"\x00".__add__, data)), np.int64, count)
         rows = np.asarray(row_numbers, dtype=np.int64)
@@ -715,10 +738,12 @@ class RowValidator:
             checked.append(values)
             invalid.update(failed)
         # The rows whose every value passed, by their positions in the batch.
-        passed = [position for position in range(count) if position not in invalid]
+        passed = range(count)
+        numbers = list(range(first_number, first_number + count))
         if invalid:
+            passed = [position for position in passed if position not in invalid]
             checked = [[values[position] for position in passed] for values in checked]
-        numbers = [first_number + position for position in passed]
+            numbers = [first_number + position for position in passed]
         keys = self._keys(plan, checked, numbers)
         if checked:
             encoded = self._encode_lines(list(map(plan.row_type, *checked))).split(b"\n")
@@ -793,7 +818,7 @@ class RowValidator:
         if too_large:
             keys = [keys[index] for index in claiming]
             numbers = [numbers[index] for index in claiming]
-        first_rows = self._key_index.first_rows([key.casefold() for key in keys], numbers)
+        first_rows = self._key_index.first_rows(list(map(str.casefold, keys)), numbers)
         repeats = np.flatnonzero(first_rows != np.asarray(numbers, dtype=np.int64))
         return {claiming[index]: int(first_rows[index]) for index in repeats}
 

@@ -134,3 +134,16 @@ def test_the_key_index_tells_keys_apart_that_share_their_first_hash():
     index._add(first, second, np.array([10, 11, 12]))
     found = index._find(np.array([5, 5, 5, 9]), np.array([2, 1, 3, 2]))
     assert found.tolist() == [11, 10, -1, -1]
+
+
+def test_a_repetitive_column_remembers_passing_values_across_batches(all_types_schema):
+    field = all_types_schema.field("Born")
+    check_column = column_check(field)
+    first = ["2024-01-02", "2024-01-02", "2024-01-03", "2024-01-03"]
+    second = ["2024-01-03", "31/12/2024", "2024-01-03", "2024-01-03", "31/12/2024", ""]
+    for values in (first, second, second, first):
+        checked, failed = check_column(tuple(values))
+        expected = one_by_one(field_check(field), values)
+        assert [
+            FAILED if position in failed else value for position, value in enumerate(checked)
+        ] == (expected)
