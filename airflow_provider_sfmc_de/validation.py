@@ -670,8 +670,8 @@ class RowValidator:
 
     Rows come in batches of tuples sharing one set of column names (see ``sources``).
     Valid rows come out encoded; every problem goes to ``on_rejection``. Primary keys are
-    remembered across the whole load so that a repeated key is caught, naming both rows; SFMC
-    compares text keys without regard to case, so this does too.
+    remembered across the whole load (in a ``KeyIndex``) so that a repeated key is caught,
+    naming both rows; SFMC compares text keys without regard to case, so this does too.
 
     :param schema: the Data Extension's schema.
     :param on_rejection: called with every ``Rejection``; a row can have several.
