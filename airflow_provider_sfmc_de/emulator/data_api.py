@@ -48,6 +48,13 @@ def _state(request: Request) -> EmulatorState:
     return request.app.state.emulator
 
 
+def _extension_by_key(state: EmulatorState, key: str) -> DataExtensionDefinition:
+    extension = state.extension_by_key(key)
+    if extension is None:
+        raise rest_error(404, f"Data Extension with key {key} was not found.", 10002)
+    return extension
+
+
 def _page_number(raw: str | None, name: str) -> int:
     if raw is None:
         return 1
@@ -140,15 +147,11 @@ async def _submit(
     state.authenticate(request, WRITE)
     request_id = new_request_id()
     if extension is None:
-        raise ApiError(
-            400,
-            result_messages(
-                "Validation",
-                "CustomObjectNotFound",
-                "Failed to resolve the Custom Object from the provided ObjectReferenceIdentifier "
-                f"[{reference}].",
-                request_id=request_id,
-            ),
+        raise _refused(
+            request_id,
+            "CustomObjectNotFound",
+            "Failed to resolve the Custom Object from the provided ObjectReferenceIdentifier "
+            f"[{reference}].",
         )
     limits = state.config.limits
     declared = request.headers.get("content-length")
@@ -160,32 +163,19 @@ async def _submit(
     try:
         items = msgspec.json.decode(body, type=AsyncRowsBody).items
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        raise ApiError(
-            400,
-            result_messages(
-                "Validation",
-                "InvalidRequestBody",
-                f'The body must be {{"items": [{{field: value, ...}}, ...]}}: {error}',
-                request_id=request_id,
-            ),
+        raise _refused(
+            request_id,
+            "InvalidRequestBody",
+            f'The body must be {{"items": [{{field: value, ...}}, ...]}}: {error}',
         ) from None
     if not items:
-        raise ApiError(
-            400,
-            result_messages(
-                "Validation", "NoItems", "The request holds no items.", request_id=request_id
-            ),
-        )
+        raise _refused(request_id, "NoItems", "The request holds no items.")
     if len(items) > limits.max_rows_per_request:
-        raise ApiError(
-            400,
-            result_messages(
-                "Validation",
-                "TooManyItems",
-                f"The request holds {len(items)} items; at most {limits.max_rows_per_request} "
-                "are allowed in one request.",
-                request_id=request_id,
-            ),
+        raise _refused(
+            request_id,
+            "TooManyItems",
+            f"The request holds {len(items)} items; at most {limits.max_rows_per_request} "
+            "are allowed in one request.",
         )
     processing = state.config.processing
     state.processor.submit(
@@ -204,14 +194,20 @@ async def _submit(
 
 
 def _too_large(request_id: str, size: int, limit: int) -> ApiError:
+    return _refused(
+        request_id,
+        "RequestTooLarge",
+        f"The request body is {size} bytes; at most {limit} bytes are allowed.",
+        status_code=413,
+    )
+
+
+def _refused(
+    request_id: str, result_code: str, message: str, *, status_code: int = 400
+) -> ApiError:
+    """An async rows request refused before it is queued, in the async API's answer shape."""
     return ApiError(
-        413,
-        result_messages(
-            "Validation",
-            "RequestTooLarge",
-            f"The request body is {size} bytes; at most {limit} bytes are allowed.",
-            request_id=request_id,
-        ),
+        status_code, result_messages("Validation", result_code, message, request_id=request_id)
     )
 
 
@@ -319,9 +315,7 @@ async def async_results(request: Request, request_id: str) -> Response:
 async def read_rowset(request: Request, key: str) -> Response:
     state = _state(request)
     state.authenticate(request, READ)
-    extension = state.extension_by_key(key)
-    if extension is None:
-        raise rest_error(404, f"Data Extension with key {key} was not found.", 10002)
+    extension = _extension_by_key(state, key)
     params = request.query_params
     page = _page_number(params.get("$page"), "$page")
     page_size = _page_size(
@@ -365,9 +359,7 @@ async def upsert_rowset(request: Request, key: str) -> Response:
     """Synchronous upsert: rows up to the first bad one are saved, the rest are refused."""
     state = _state(request)
     state.authenticate(request, WRITE)
-    extension = state.extension_by_key(key)
-    if extension is None:
-        raise rest_error(404, f"Data Extension with key {key} was not found.", 10002)
+    extension = _extension_by_key(state, key)
     body = await request.body()
     if len(body) > SYNC_MAX_BODY_BYTES:
         raise rest_error(
