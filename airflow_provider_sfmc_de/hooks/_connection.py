@@ -94,10 +94,15 @@ class SfmcConnectionSettings:
         )
 
 
+def in_task_context() -> bool:
+    """Whether this runs inside a task or trigger, where Airflow is reached through the Task SDK."""
+    task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
 def load_connection(conn_id: str) -> Connection:
     """Fetch a connection inside a task or trigger (Task SDK) or outside one (secrets backends)."""
-    task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
-    if getattr(task_runner, "SUPERVISOR_COMMS", None) is not None:
+    if in_task_context():
         from airflow.sdk import BaseHook
 
         return BaseHook.get_connection(conn_id)

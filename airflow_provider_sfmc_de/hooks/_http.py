@@ -17,7 +17,6 @@ from airflow_provider_sfmc_de.exceptions import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-RATE_LIMITED = 50100
 REQUESTS_BLOCKED = 50200
 UNABLE_TO_SAVE_ROWS = 10006
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from airflow_provider_sfmc_de.hooks._connection import in_task_context
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator
@@ -129,7 +130,7 @@ class VariableRefreshTokenStore:
         self.name = f"Airflow Variable {self.key!r}"
 
     def read(self) -> str | None:
-        if _in_task_context():
+        if in_task_context():
             from airflow.sdk import Variable
             from airflow.sdk.execution_time.cache import SecretCache
 
@@ -144,7 +145,7 @@ class VariableRefreshTokenStore:
 
     def write(self, refresh_token: str) -> None:
         description = "Newest SFMC refresh token; written by airflow-provider-sfmc-de."
-        if _in_task_context():
+        if in_task_context():
             from airflow.sdk import Variable
 
             Variable.set(self.key, refresh_token, description=description)
@@ -169,8 +170,3 @@ def interprocess_lock(name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _in_task_context() -> bool:
-    task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
-    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None

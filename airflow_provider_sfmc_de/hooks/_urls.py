@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from airflow_provider_sfmc_de.exceptions import SfmcConfigurationError
+
+if TYPE_CHECKING:
+    from urllib.parse import SplitResult
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _AUTH_HOST = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})\.auth\.marketingcloudapis\.com$")
@@ -42,12 +46,9 @@ def auth_base_url(host: str) -> str:
         return f"https://{value.lower()}.auth.marketingcloudapis.com"
     if "://" not in value:
         value = f"https://{value}" if _AUTH_HOST.match(value.lower()) else f"http://{value}"
-    parts = urlsplit(value)
-    hostname = (parts.hostname or "").lower()
-    if parts.scheme == "https" and _AUTH_HOST.match(hostname) and parts.port in (None, 443):
-        return f"https://{hostname}"
-    if parts.scheme in ("http", "https") and is_loopback(hostname):
-        return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    base_url = _trusted_base_url(urlsplit(value), _AUTH_HOST)
+    if base_url:
+        return base_url
     raise SfmcConfigurationError(
         f"Refusing SFMC host {host!r}: use the tenant subdomain, "
         "https://<subdomain>.auth.marketingcloudapis.com/, or a loopback URL for the emulator."
@@ -56,13 +57,20 @@ def auth_base_url(host: str) -> str:
 
 def checked_rest_url(url: str) -> str:
     """Return the ``rest_instance_url`` of a token answer if it may receive the access token."""
-    parts = urlsplit((url or "").strip())
-    hostname = (parts.hostname or "").lower()
-    if parts.scheme == "https" and _REST_HOST.match(hostname) and parts.port in (None, 443):
-        return f"https://{hostname}"
-    if parts.scheme in ("http", "https") and is_loopback(hostname):
-        return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    base_url = _trusted_base_url(urlsplit((url or "").strip()), _REST_HOST)
+    if base_url:
+        return base_url
     raise SfmcConfigurationError(
         f"Refusing the REST instance URL {url!r} given by the token endpoint: it is neither "
         "https://<subdomain>.rest.marketingcloudapis.com/ nor a loopback URL."
     )
+
+
+def _trusted_base_url(parts: SplitResult, sfmc_host: re.Pattern[str]) -> str | None:
+    """The base URL of a Marketing Cloud host over https, or of a loopback one; else None."""
+    hostname = (parts.hostname or "").lower()
+    if parts.scheme == "https" and sfmc_host.match(hostname) and parts.port in (None, 443):
+        return f"https://{hostname}"
+    if parts.scheme in ("http", "https") and is_loopback(hostname):
+        return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    return None

@@ -339,7 +339,6 @@ class SfmcHook(BaseHook):
         body = self._token_request_body("refresh_token", refresh_token=refresh_token)
         token, answer = self._request_token(body)
         rotated = answer.get("refresh_token")
-        store_name = self.refresh_token_store.name
         if rotated and rotated != refresh_token:
             try:
                 self.refresh_token_store.write(rotated)
@@ -352,7 +351,9 @@ class SfmcHook(BaseHook):
                     self.sfmc_conn_id,
                 )
             else:
-                self.log.info("Stored the rotated refresh token in %s.", store_name)
+                self.log.info(
+                    "Stored the rotated refresh token in %s.", self.refresh_token_store.name
+                )
         return token
 
     def _token_request_body(self, grant_type: str, **grant_fields: str) -> dict[str, str]:
@@ -497,9 +498,7 @@ class SfmcHook(BaseHook):
                     return item
                 if str(item.get("key", "")).lower() == key.lower():
                     near_misses.append(item["key"])
-            if not items or page * int(answer.get("pageSize") or len(items)) >= int(
-                answer.get("count") or 0
-            ):
+            if _is_last_page(answer, page, items):
                 break
             page += 1
         hint = f" Keys match exactly: did you mean {near_misses[0]!r}?" if near_misses else ""
