@@ -87,10 +87,6 @@ class LoadManifest:
     def request(self, request_id: str) -> RequestRows:
         return next(r for r in self.requests if r.request_id == request_id)
 
-    @property
-    def rows_known(self) -> bool:
-        return all(request.rows is not None for request in self.requests)
-
     @classmethod
     def from_argument(cls, value: Any) -> LoadManifest:
         """Read a list of ids, one id, or the operator's return value (also as rendered text)."""
@@ -121,15 +117,17 @@ class LoadManifest:
             for entry in _with_row_numbering(result)
             if entry.get("request_id")
         }
-        requests = [
-            RequestRows(
-                request_id,
-                rows=described.get(request_id, {}).get("rows"),
-                first_row=described.get(request_id, {}).get("first_row"),
-                numbered=described.get(request_id, {}).get("numbered", False),
+        requests = []
+        for request_id in dict.fromkeys(result["request_ids"] or []):
+            entry = described.get(request_id, {})
+            requests.append(
+                RequestRows(
+                    request_id,
+                    rows=entry.get("rows"),
+                    first_row=entry.get("first_row"),
+                    numbered=entry.get("numbered", False),
+                )
             )
-            for request_id in dict.fromkeys(result["request_ids"] or [])
-        ]
         return cls(
             requests=requests,
             data_extension_key=result.get("data_extension_key"),

@@ -224,9 +224,8 @@ class DataExtensionAsyncRequestSensor(BaseSensorOperator):
         and the requests that ended in Error without any row result to account for their rows.
         """
         manifest = self.manifest
-        rows_ok: int | None = sum(manifest.request(rid).rows or 0 for rid in outcome.complete)
-        if any(manifest.request(rid).rows is None for rid in outcome.complete):
-            rows_ok = None
+        clean_request_rows = [manifest.request(rid).rows for rid in outcome.complete]
+        rows_ok = None if None in clean_request_rows else sum(clean_request_rows)
         unaccounted: list[str] = []
         if not outcome.needs_results:
             return rows_ok, unaccounted
