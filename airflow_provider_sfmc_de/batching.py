@@ -17,7 +17,7 @@ import msgspec
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from airflow_provider_sfmc_de.validation import ValidRow, ValidRows
+    from airflow_provider_sfmc_de.validation import ValidRows
 
 BODY_PREFIX = b'{"items":['
 BODY_SUFFIX = b"]}"
@@ -70,24 +70,8 @@ class RequestPacker:
         """The largest encoded row that fits in a request on its own."""
         return self.max_bytes - BODY_OVERHEAD
 
-    def add(self, row: ValidRow) -> PackedRequest | None:
-        """Add a row; return the previous request if this row did not fit in it."""
-        # A comma separates this row from the previous one.
-        added = len(row.encoded) + (1 if self._rows else 0)
-        finished = None
-        if self._rows and (len(self._rows) >= self.max_rows or self._size + added > self.max_bytes):
-            finished = self.flush()
-            added = len(row.encoded)
-        if not self._rows:
-            self._first_row = row.row_number
-        self._rows.append(row.encoded)
-        self._keys.append(row.key)
-        self._last_row = row.row_number
-        self._size += added
-        return finished
-
     def add_rows(self, rows: ValidRows) -> list[PackedRequest]:
-        """Add a batch of rows; return the requests they filled, as ``add`` would row by row."""
+        """Add a batch of rows; return the requests they filled, whatever the batches' sizes."""
         numbers, keys, encoded = rows
         # ends[i]: the bytes of the batch's first i rows, each with the comma before it.
         ends = [0, *itertools.accumulate(len(row) + 1 for row in encoded)]

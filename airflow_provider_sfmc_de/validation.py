@@ -31,7 +31,7 @@ import numpy as np
 from airflow_provider_sfmc_de.schema import FieldType
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
 
     from airflow_provider_sfmc_de.schema import DataExtensionField, DataExtensionSchema
 
@@ -504,7 +504,7 @@ def column_check(field: DataExtensionField) -> ColumnCheck:
         if not failing:
             return list(map(passed.__getitem__, values)), []
         checked = list(map(passed.get, values, itertools.repeat(_FAILED)))
-        return checked, _failed_positions(checked, checked)
+        return checked, _failed_positions(checked)
 
     def check_column(values: Sequence[Any]) -> tuple[Sequence[Any], list[int]]:
         types = set(map(type, values))
@@ -523,7 +523,7 @@ def column_check(field: DataExtensionField) -> ColumnCheck:
             return list(map(check, values)), []
         except RuleViolation:
             checked = [_outcome(check, value) for value in values]
-            return checked, _failed_positions(checked, checked)
+            return checked, _failed_positions(checked)
 
     return check_column
 
@@ -535,9 +535,7 @@ def _outcome(check: Check, value: Any) -> Any:
         return _FAILED
 
 
-def _failed_positions(checked: list[Any], outcomes: Iterable[Any]) -> list[int]:
-    if not any(outcome is _FAILED for outcome in outcomes):
-        return []
+def _failed_positions(checked: list[Any]) -> list[int]:
     return [position for position, outcome in enumerate(checked) if outcome is _FAILED]
 
 
@@ -616,16 +614,11 @@ class KeyIndex:
             self._runs.append(tuple(merged))
 
 
-class ValidRow(NamedTuple):
-    """A row ready to pack: its load row number, its primary-key string and its JSON object."""
-
-    row_number: int
-    key: str
-    encoded: bytes
-
-
 class ValidRows(NamedTuple):
-    """The valid rows of a batch in load order, as three lists of the ``ValidRow`` fields."""
+    """The valid rows of a batch, ready to pack, as three lists in load order.
+
+    For each row: its load row number, its primary-key string and its encoded JSON object.
+    """
 
     row_numbers: list[int]
     keys: list[str]
@@ -703,10 +696,6 @@ class RowValidator:
     def check_columns(self, columns: Sequence[str]) -> None:
         """Raise ``SchemaMismatchError`` if these columns cannot be loaded at all."""
         self._plan(tuple(columns))
-
-    def validate(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[ValidRow]:
-        """Yield each valid row of a batch; report the others. Rows are numbered across batches."""
-        yield from map(ValidRow, *self.check_batch(columns, rows))
 
     def check_batch(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> ValidRows:
         """Return the valid rows of a batch; report the others, in row order.

@@ -10,21 +10,26 @@ from airflow_provider_sfmc_de.batching import (
     RequestPacker,
     RequestSpool,
 )
-from airflow_provider_sfmc_de.validation import ValidRow, ValidRows
+from airflow_provider_sfmc_de.validation import ValidRows
 
 
 def rows(count, size=30):
-    """Rows whose encoded JSON is exactly ``size`` bytes."""
+    """(row number, key, encoded) rows whose encoded JSON is exactly ``size`` bytes."""
     for number in range(1, count + 1):
         key = f"K{number:06d}"
         padding = "x" * (size - len(json.dumps({"Id": key, "P": ""}, separators=(",", ":"))))
         encoded = json.dumps({"Id": key, "P": padding}, separators=(",", ":")).encode()
         assert len(encoded) == size
-        yield ValidRow(number, key, encoded)
+        yield number, key, encoded
 
 
-def pack(packer, valid_rows):
-    requests = [request for row in valid_rows if (request := packer.add(row)) is not None]
+def pack(packer, valid_rows, batch_size=1):
+    """Pack (row number, key, encoded) rows in batches of ``batch_size``, then flush."""
+    valid_rows = list(valid_rows)
+    requests = []
+    for start in range(0, len(valid_rows), batch_size):
+        batch = valid_rows[start : start + batch_size]
+        requests.extend(packer.add_rows(ValidRows(*map(list, zip(*batch, strict=True)))))
     last = packer.flush()
     return [*requests, last] if last else requests
 
@@ -78,16 +83,11 @@ def test_spool_gives_back_bodies_and_keys_in_order():
 def test_a_batch_is_packed_as_its_rows_one_at_a_time(max_rows, max_bytes):
     generator = random.Random(max_rows)
     valid = [
-        ValidRow(number, f"K{number}", b"x" * generator.choice([1, 30, 200, 1_012]))
+        (number, f"K{number}", b"x" * generator.choice([1, 30, 200, 1_012]))
         for number in range(1, 400)
     ]
     one_at_a_time = pack(RequestPacker(max_rows=max_rows, max_bytes=max_bytes), valid)
-    packer = RequestPacker(max_rows=max_rows, max_bytes=max_bytes)
-    in_batches = []
-    for start in range(0, len(valid), 57):
-        batch = valid[start : start + 57]
-        in_batches.extend(packer.add_rows(ValidRows(*map(list, zip(*batch, strict=True)))))
-    in_batches.append(packer.flush())
+    in_batches = pack(RequestPacker(max_rows=max_rows, max_bytes=max_bytes), valid, 57)
     assert in_batches == one_at_a_time
     assert all(len(request.body) <= max_bytes for request in in_batches)
     assert len(in_batches) > 1

@@ -26,9 +26,8 @@ def run(schema, records, **kwargs):
     sent = []
     for record in records:
         columns = tuple(record)
-        sent.extend(
-            json.loads(row.encoded) for row in validator.validate(columns, [tuple(record.values())])
-        )
+        valid = validator.check_batch(columns, [tuple(record.values())])
+        sent.extend(map(json.loads, valid.encoded))
     assert validator.rows_read == validator.rows_valid + validator.rows_rejected
     return sent, rejections
 
@@ -178,8 +177,8 @@ def test_composite_primary_key_joins_values(all_types_schema):
     ]
     schema = type(all_types_schema).from_api(key="Stock", id="x", name="Stock", fields=fields)
     validator = RowValidator(schema, on_rejection=lambda rejection: None)
-    rows = list(validator.validate(("Store", "Sku"), [(7, "AB-1"), ("7", "ab-1")]))
-    assert [row.key for row in rows] == ["7|AB-1"]
+    valid = validator.check_batch(("Store", "Sku"), [(7, "AB-1"), ("7", "ab-1")])
+    assert valid.keys == ["7|AB-1"]
     assert validator.rows_rejected == 1
 
 
@@ -213,9 +212,9 @@ def test_rows_are_numbered_across_batches(all_types_schema):
     rejections = []
     validator = RowValidator(all_types_schema, on_rejection=rejections.append)
     columns = ("Id", "Email")
-    list(validator.validate(columns, [("A", "a@example.com"), ("B", "b@example.com")]))
-    valid = list(validator.validate(columns, [("C", "bad"), ("D", "d@example.com")]))
-    assert [row.row_number for row in valid] == [4]
+    validator.check_batch(columns, [("A", "a@example.com"), ("B", "b@example.com")])
+    valid = validator.check_batch(columns, [("C", "bad"), ("D", "d@example.com")])
+    assert valid.row_numbers == [4]
     assert rejections[0].row_number == 3
     assert (validator.rows_read, validator.rows_valid, validator.rows_rejected) == (4, 3, 1)
 
@@ -238,7 +237,7 @@ def test_validation_speed_figure(all_types_schema):
     ]
     validator = RowValidator(all_types_schema, on_rejection=lambda rejection: None)
     started = time.perf_counter()
-    valid = sum(1 for _ in validator.validate(columns, rows))
+    valid = len(validator.check_batch(columns, rows).encoded)
     elapsed = time.perf_counter() - started
     print(f"validated and encoded {valid} rows at {valid / elapsed:,.0f} rows/s")
     assert valid == len(rows)
