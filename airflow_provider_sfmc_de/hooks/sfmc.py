@@ -467,6 +467,19 @@ class SfmcHook(BaseHook):
             f"max_retry_time={self.retry_policy.max_retry_time:g} s)."
         )
 
+    def _iter_pages(
+        self, path: str, params: Callable[[int], dict[str, Any]]
+    ) -> Iterator[list[dict[str, Any]]]:
+        """GET every page of a paged answer and yield its items; ``params`` names page n."""
+        page = 1
+        while True:
+            answer = self._call("GET", path, params=params(page))
+            items = answer.get("items") or []
+            yield items
+            if _is_last_page(answer, page, items):
+                return
+            page += 1
+
     # REST methods
 
     def get_data_extension_schema(self, key: str) -> DataExtensionSchema:
@@ -485,22 +498,16 @@ class SfmcHook(BaseHook):
 
     def _find_data_extension(self, key: str) -> dict[str, Any]:
         near_misses: list[str] = []
-        page = 1
-        while True:
-            answer = self._call(
-                "GET",
-                "/data/v1/customobjects",
-                params={"$search": key, "$page": page, "$pageSize": _SEARCH_PAGE_SIZE},
-            )
-            items = answer.get("items") or []
+        pages = self._iter_pages(
+            "/data/v1/customobjects",
+            lambda page: {"$search": key, "$page": page, "$pageSize": _SEARCH_PAGE_SIZE},
+        )
+        for items in pages:
             for item in items:
                 if item.get("key") == key:
                     return item
                 if str(item.get("key", "")).lower() == key.lower():
                     near_misses.append(item["key"])
-            if _is_last_page(answer, page, items):
-                break
-            page += 1
         hint = f" Keys match exactly: did you mean {near_misses[0]!r}?" if near_misses else ""
         raise SfmcApiError(
             f"No Data Extension with the customer key {key!r} was found.{hint}",
@@ -540,16 +547,9 @@ class SfmcHook(BaseHook):
 
         :param request_id: the id ``submit_async_rows`` returned.
         """
-        page = 1
-        while True:
-            answer = self._call(
-                "GET", f"/data/v1/async/{quote(request_id)}/results", params={"page": page}
-            )
-            items = answer.get("items") or []
+        path = f"/data/v1/async/{quote(request_id)}/results"
+        for items in self._iter_pages(path, lambda page: {"page": page}):
             yield from (AsyncRowResult.from_api(item) for item in items)
-            if _is_last_page(answer, page, items):
-                return
-            page += 1
 
     def iter_rows(self, key: str, *, page_size: int = 2500) -> Iterator[dict[str, Any]]:
         """Yield every row of a Data Extension (keys and values merged), page by page.
@@ -557,19 +557,10 @@ class SfmcHook(BaseHook):
         :param key: the Data Extension's customer key.
         :param page_size: rows per request (SFMC allows up to 2500).
         """
-        page = 1
-        while True:
-            answer = self._call(
-                "GET",
-                f"/data/v1/customobjectdata/key/{quote(key, safe='')}/rowset",
-                params={"$page": page, "$pageSize": page_size},
-            )
-            items = answer.get("items") or []
+        path = f"/data/v1/customobjectdata/key/{quote(key, safe='')}/rowset"
+        for items in self._iter_pages(path, lambda page: {"$page": page, "$pageSize": page_size}):
             for item in items:
                 yield {**(item.get("keys") or {}), **(item.get("values") or {})}
-            if _is_last_page(answer, page, items):
-                return
-            page += 1
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials by getting an access token; report the REST host it is for."""
