@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_sfmc_de.schema import FieldType
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from airflow_provider_sfmc_de.emulator.config import DataExtensionDefinition
 
@@ -21,6 +21,11 @@ _INTEGER_TYPES = frozenset({FieldType.NUMBER, FieldType.BOOLEAN})
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _insert_statement(table: str, columns: Sequence[str]) -> str:
+    column_list = ", ".join(map(_quote, columns))
+    return f"INSERT INTO {table} ({column_list}) VALUES ({', '.join('?' * len(columns))})"
 
 
 class RowStore:
@@ -115,26 +120,22 @@ class RowStore:
     def insert_unless_duplicate(self, key: str, rows: list[dict[str, Any]]) -> bool:
         """Insert all rows in one transaction; if any key exists already, insert none and
         return ``False``. The fast path for loads without duplicates."""
-        with self.lock:
-            try:
-                self._execute_writes(key, rows, update_existing=False)
-            except sqlite3.IntegrityError:
-                self._db.rollback()
-                return False
-            self._db.commit()
-            self._count_rows(key)
-            return True
+        return self._insert_all_or_none(
+            key, lambda: self._execute_writes(key, rows, update_existing=False)
+        )
 
     def insert_tuples_unless_duplicate(
         self, key: str, columns: list[str], rows: list[tuple[Any, ...]]
     ) -> bool:
         """Like :meth:`insert_unless_duplicate`, for rows given as tuples in ``columns`` order."""
-        column_list = ", ".join(_quote(name) for name in columns)
-        placeholders = ", ".join("?" for _ in columns)
-        statement = f"INSERT INTO {self._table(key)} ({column_list}) VALUES ({placeholders})"
+        statement = _insert_statement(self._table(key), columns)
+        return self._insert_all_or_none(key, lambda: self._db.executemany(statement, rows))
+
+    def _insert_all_or_none(self, key: str, insert: Callable[[], object]) -> bool:
+        """Run ``insert`` in one transaction; roll it all back if a key exists already."""
         with self.lock:
             try:
-                self._db.executemany(statement, rows)
+                insert()
             except sqlite3.IntegrityError:
                 self._db.rollback()
                 return False
@@ -149,9 +150,7 @@ class RowStore:
         table = self._table(key)
         key_columns = ", ".join(_quote(name) for name in extension.primary_key)
         for columns, group in groupby(rows, key=tuple):
-            column_list = ", ".join(_quote(name) for name in columns)
-            placeholders = ", ".join("?" for _ in columns)
-            statement = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"
+            statement = _insert_statement(table, columns)
             if update_existing and extension.primary_key:
                 updates = [
                     f"{_quote(name)} = excluded.{_quote(name)}"
