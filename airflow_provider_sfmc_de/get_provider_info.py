@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_sfmc_de import __version__
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -11,7 +13,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Salesforce Marketing Cloud Data Extensions",
         "description": "Load rows into Salesforce Marketing Cloud Data Extensions "
         "through the asynchronous bulk REST API, validated against the Data Extension's schema.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "connection-types": [
             {
                 "connection-type": "sfmc",

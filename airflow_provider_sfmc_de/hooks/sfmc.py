@@ -580,7 +580,7 @@ class SfmcAsyncHook(SfmcHook):
 
     Tokens come from the same process-wide cache as the sync hook's (fetched in a worker thread),
     so a trigger and a task in one process share one token; requests, retries and errors
-    behave as in the sync hook.
+    behave as in the sync hook, and it takes the same arguments.
     """
 
     async def get_async_status(self, request_id: str) -> AsyncRequestStatus:  # type: ignore[override]
