@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 if TYPE_CHECKING:
     import argparse
 
+    from airflow_provider_sfmc_de.hooks._connection import SfmcConnectionSettings
+
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 DEFAULT_TIMEOUT_SECONDS = 300
 
@@ -115,6 +117,7 @@ def add_authorize_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Sign in and store the refresh token; print why and return 1 when that fails."""
     # Airflow is imported only here, so that `sfmc-de emulator` starts without it.
     from airflow_provider_sfmc_de.exceptions import SfmcError
 
@@ -145,15 +148,7 @@ def _sign_in(args: argparse.Namespace) -> int:
             f"such as {DEFAULT_REDIRECT_URI}, registered on the installed package."
         )
     state = secrets.token_urlsafe(32)
-    query = {
-        "response_type": "code",
-        "client_id": settings.client_id,
-        "redirect_uri": redirect_uri,
-        "state": state,
-    }
-    if settings.scope:
-        query["scope"] = settings.scope
-    authorize_url = f"{settings.auth_url}/v2/authorize?{urlencode(query)}"
+    authorize_url = _authorize_url(settings, redirect_uri=redirect_uri, state=state)
 
     try:
         listener = _RedirectListener(redirect_uri)
@@ -195,6 +190,18 @@ def _sign_in(args: argparse.Namespace) -> int:
         "the connection's refresh_token extra, and stores each rotated one there at once."
     )
     return 0
+
+
+def _authorize_url(settings: SfmcConnectionSettings, *, redirect_uri: str, state: str) -> str:
+    query = {
+        "response_type": "code",
+        "client_id": settings.client_id,
+        "redirect_uri": redirect_uri,
+        "state": state,
+    }
+    if settings.scope:
+        query["scope"] = settings.scope
+    return f"{settings.auth_url}/v2/authorize?{urlencode(query)}"
 
 
 def _browser_available() -> bool:
