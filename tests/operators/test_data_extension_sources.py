@@ -25,6 +25,19 @@ def staging_rows(count):
         yield (f"S{number:06d}", email, "Zoë", dt.date(2024, 1, 1) + dt.timedelta(number), 1)
 
 
+def sqlite_staging_table(path, rows, monkeypatch):
+    """Write ``rows`` to a ``staging`` table in a SQLite file named by connection staging_sqlite."""
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            'CREATE TABLE staging ("SubscriberKey" TEXT, "EmailAddress" TEXT, '
+            '"FirstName" TEXT, "SignupDate" TEXT, "IsSubscribed" INTEGER)'
+        )
+        connection.executemany("INSERT INTO staging VALUES (?, ?, ?, ?, ?)", rows)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STAGING_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(path)})
+    )
+
+
 @pytest.fixture
 def cursor_spy(monkeypatch):
     """Record the cursors the operator opens and the size of every batch it reads."""
@@ -85,21 +98,13 @@ def check_load(result, sfmc_default, seen):
 
 
 def test_sqlite_staging_table(run_operator, sfmc_default, cursor_spy, tmp_path, monkeypatch):
-    path = tmp_path / "staging.sqlite3"
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            'CREATE TABLE staging ("SubscriberKey" TEXT, "EmailAddress" TEXT, '
-            '"FirstName" TEXT, "SignupDate" TEXT, "IsSubscribed" INTEGER)'
-        )
-        connection.executemany(
-            "INSERT INTO staging VALUES (?, ?, ?, ?, ?)",
-            (
-                (key, email, name, day.isoformat(), flag)
-                for key, email, name, day, flag in staging_rows(ROWS)
-            ),
-        )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_STAGING_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(path)})
+    sqlite_staging_table(
+        tmp_path / "staging.sqlite3",
+        (
+            (key, email, name, day.isoformat(), flag)
+            for key, email, name, day, flag in staging_rows(ROWS)
+        ),
+        monkeypatch,
     )
 
     result = run_operator(
@@ -193,23 +198,15 @@ def test_memory_grows_only_by_the_key_index_as_a_table_grows(
     peaks = {}
     # The first run pays for one-time imports and caches; it is not measured.
     for rows in (1_000, 5_000, 20_000):
-        path = tmp_path / f"staging-{rows}.sqlite3"
-        with sqlite3.connect(path) as connection:
-            connection.execute(
-                'CREATE TABLE staging ("SubscriberKey" TEXT, "EmailAddress" TEXT, '
-                '"FirstName" TEXT, "SignupDate" TEXT, "IsSubscribed" INTEGER)'
-            )
-            connection.executemany(
-                "INSERT INTO staging VALUES (?, ?, ?, ?, ?)",
-                (
-                    # Sign-up dates repeat within a year, as real ones do: the date check's
-                    # bounded cache of distinct values then stays the same size at every row count.
-                    (key, f"{key}@example.com", name, day.replace(year=2024).isoformat(), flag)
-                    for key, _, name, day, flag in staging_rows(rows)
-                ),
-            )
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_STAGING_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(path)})
+        sqlite_staging_table(
+            tmp_path / f"staging-{rows}.sqlite3",
+            (
+                # Sign-up dates repeat within a year, as real ones do: the date check's
+                # bounded cache of distinct values then stays the same size at every row count.
+                (key, f"{key}@example.com", name, day.replace(year=2024).isoformat(), flag)
+                for key, _, name, day, flag in staging_rows(rows)
+            ),
+            monkeypatch,
         )
         tracemalloc.start()
         result = run_operator(
