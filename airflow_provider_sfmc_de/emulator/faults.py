@@ -15,7 +15,6 @@ import threading
 from typing import Any
 
 CALL_FAULTS = ("drop_connection", "blocked", "rate_limit", "server_error", "slow")
-JOB_FAULTS = ("missing_status", "transient_error", "deadlock_rows")
 _SETTINGS = {
     "rate_limit": {"next", "fraction", "path", "retry_after"},
     "blocked": {"next", "fraction", "path"},
