@@ -1,48 +1,23 @@
-"""Scripted stand-ins for the SFMC hooks, for tests of the waiting logic without a server."""
+"""Scripted SFMC hooks answering with the hook's own types, for tests of the waiting logic."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from enum import Enum
 
+from airflow_provider_sfmc_de.hooks.sfmc import (
+    AsyncRequestState,
+    AsyncRequestStatus,
+    AsyncRowResult,
+)
 
-class State(Enum):
-    """Mirrors the member names of the hook's ``AsyncRequestState``."""
-
-    PENDING = "Pending"
-    EXECUTING = "Executing"
-    COMPLETE = "Complete"
-    ERROR = "Error"
-    NOT_FOUND = "NotFound"
-
-
-@dataclass(frozen=True)
-class Status:
-    request_id: str
-    state: State
-    has_errors: bool = False
-
-
-@dataclass(frozen=True)
-class RowResult:
-    status: str
-    error_code: str | None = None
-    message: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "OK"
-
-
-OK = RowResult("OK")
-DUPLICATE = RowResult(
+OK = AsyncRowResult("OK")
+DUPLICATE = AsyncRowResult(
     "Error",
     "UnexpectedError",
     "Violation of PRIMARY KEY constraint 'PK_C1'. Cannot insert duplicate key.\r\n"
     "The statement has been terminated.",
 )
-DEADLOCK = RowResult(
+DEADLOCK = AsyncRowResult(
     "Error",
     "UnexpectedError",
     "Transaction was deadlocked on lock resources with another process and has been chosen as "
@@ -63,14 +38,14 @@ class ScriptedHook:
         self.status_calls: Counter[str] = Counter()
         self.results_calls: Counter[str] = Counter()
 
-    def _next_status(self, request_id: str) -> Status:
-        answers = self.script.get(request_id, [State.NOT_FOUND])
+    def _next_status(self, request_id: str) -> AsyncRequestStatus:
+        answers = self.script.get(request_id, [AsyncRequestState.NOT_FOUND])
         answer = answers[min(self.status_calls[request_id], len(answers) - 1)]
         self.status_calls[request_id] += 1
         state, has_errors = answer if isinstance(answer, tuple) else (answer, False)
-        return Status(request_id, state, has_errors)
+        return AsyncRequestStatus(request_id, state, has_errors, result_status=None)
 
-    def get_async_status(self, request_id: str) -> Status:
+    def get_async_status(self, request_id: str) -> AsyncRequestStatus:
         return self._next_status(request_id)
 
     def iter_async_results(self, request_id: str):
@@ -81,10 +56,10 @@ class ScriptedHook:
 class ScriptedAsyncHook(ScriptedHook):
     """The async twin of :class:`ScriptedHook`."""
 
-    async def get_async_status(self, request_id: str) -> Status:
+    async def get_async_status(self, request_id: str) -> AsyncRequestStatus:
         return self._next_status(request_id)
 
 
 class FailingAsyncHook:
-    async def get_async_status(self, request_id: str) -> Status:
+    async def get_async_status(self, request_id: str) -> AsyncRequestStatus:
         raise RuntimeError("SFMC answered HTTP 503 five times in a row")

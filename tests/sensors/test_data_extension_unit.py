@@ -10,9 +10,10 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_sfmc_de.exceptions import SfmcError
+from airflow_provider_sfmc_de.hooks.sfmc import AsyncRequestState as State
 from airflow_provider_sfmc_de.sensors.data_extension import DataExtensionAsyncRequestSensor
 from airflow_provider_sfmc_de.triggers.data_extension import DataExtensionAsyncRequestTrigger
-from tests.sensors.fakes import DEADLOCK, DUPLICATE, OK, ScriptedHook, State
+from tests.sensors.fakes import DEADLOCK, DUPLICATE, OK, ScriptedHook
 
 
 def load_result(requests: dict[str, list[str]], **extra) -> dict:

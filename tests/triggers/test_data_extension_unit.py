@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from airflow_provider_sfmc_de.hooks.sfmc import AsyncRequestState as State
 from airflow_provider_sfmc_de.triggers.data_extension import DataExtensionAsyncRequestTrigger
-from tests.sensors.fakes import FailingAsyncHook, ScriptedAsyncHook, State
+from tests.sensors.fakes import FailingAsyncHook, ScriptedAsyncHook
 
 CLASSPATH = "airflow_provider_sfmc_de.triggers.data_extension.DataExtensionAsyncRequestTrigger"
 
