@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime
 
 from airflow.sdk import dag, task
@@ -30,6 +31,7 @@ def hook_secrets():
         request_id = hook.submit_async_rows("Demo_Customers", json.dumps({"items": items}).encode())
         status = hook.get_async_status(request_id)
         while status.state is not AsyncRequestState.COMPLETE:
+            time.sleep(0.1)
             status = hook.get_async_status(request_id)
         results = list(hook.iter_async_results(request_id))
         ok, message = hook.test_connection()
