@@ -145,25 +145,18 @@ def _to_boolean(field: FieldDefinition, value: Any) -> int:
     raise RowError(f"The value for field '{field.name}' is not a Boolean (true, false, 1 or 0).")
 
 
-def _to_email(field: FieldDefinition, value: Any) -> str:
-    text = _as_text(field, value)
-    if not EMAIL_PATTERN.fullmatch(text):
-        raise RowError(f"The value for field '{field.name}' is not a valid email address.")
-    return text
+def _to_matching_text(
+    pattern: re.Pattern[str], description: str
+) -> Callable[[FieldDefinition, Any], str]:
+    """Build the converter of a text type whose values must match ``pattern``."""
 
+    def convert(field: FieldDefinition, value: Any) -> str:
+        text = _as_text(field, value)
+        if not pattern.fullmatch(text):
+            raise RowError(f"The value for field '{field.name}' is not a valid {description}.")
+        return text
 
-def _to_phone(field: FieldDefinition, value: Any) -> str:
-    text = _as_text(field, value)
-    if not PHONE_PATTERN.fullmatch(text):
-        raise RowError(f"The value for field '{field.name}' is not a valid phone number.")
-    return text
-
-
-def _to_locale(field: FieldDefinition, value: Any) -> str:
-    text = _as_text(field, value)
-    if not LOCALE_PATTERN.fullmatch(text):
-        raise RowError(f"The value for field '{field.name}' is not a valid locale code.")
-    return text
+    return convert
 
 
 CONVERTERS: dict[FieldType, Callable[[FieldDefinition, Any], Any]] = {
@@ -172,9 +165,9 @@ CONVERTERS: dict[FieldType, Callable[[FieldDefinition, Any], Any]] = {
     FieldType.DECIMAL: _to_decimal,
     FieldType.DATE: _to_date,
     FieldType.BOOLEAN: _to_boolean,
-    FieldType.EMAIL_ADDRESS: _to_email,
-    FieldType.PHONE: _to_phone,
-    FieldType.LOCALE: _to_locale,
+    FieldType.EMAIL_ADDRESS: _to_matching_text(EMAIL_PATTERN, "email address"),
+    FieldType.PHONE: _to_matching_text(PHONE_PATTERN, "phone number"),
+    FieldType.LOCALE: _to_matching_text(LOCALE_PATTERN, "locale code"),
 }
 
 
