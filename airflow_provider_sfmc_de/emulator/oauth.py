@@ -141,9 +141,10 @@ class _ConsentRequest:
 
     def __init__(self, state: EmulatorState, params: dict[str, str]) -> None:
         self.params = params
-        self.package = state.packages.get(params.get("client_id", ""))
-        if self.package is None:
+        package = state.packages.get(params.get("client_id", ""))
+        if package is None:
             raise _consent_refused("The client_id is not an installed package of this account.")
+        self.package: InstalledPackage = package
         self.redirect_uri = params.get("redirect_uri", "")
         # Never redirect to an address the package did not register: that would leak the code.
         if self.redirect_uri not in self.package.redirect_uris:
@@ -157,7 +158,6 @@ class _ConsentRequest:
         return RedirectResponse(self.redirect_uri + separator + urlencode(answer), status_code=302)
 
     def scopes(self) -> tuple[str, ...]:
-        assert self.package is not None
         return _requested_scopes(self.params.get("scope"), self.package.scopes)
 
 
@@ -173,7 +173,6 @@ def _check_consent_request(
     state: EmulatorState, params: dict[str, str]
 ) -> _ConsentRequest | RedirectResponse:
     request = _ConsentRequest(state, params)
-    assert request.package is not None
     if params.get("response_type") != "code":
         return request.redirect(error="unsupported_response_type")
     if AUTHORIZATION_CODE not in request.package.grant_types:
@@ -191,7 +190,6 @@ async def authorize_page(request: Request) -> Response:
     checked = _check_consent_request(state, dict(request.query_params))
     if isinstance(checked, RedirectResponse):
         return checked
-    assert checked.package is not None
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
         for name, value in checked.params.items()
@@ -221,7 +219,6 @@ async def authorize_decision(request: Request) -> Response:
     checked = _check_consent_request(state, form)
     if isinstance(checked, RedirectResponse):
         return checked
-    assert checked.package is not None
     if decision != "allow":
         return checked.redirect(error="access_denied")
     grant = Grant(checked.package.client_id, checked.package.account_id, checked.scopes())
