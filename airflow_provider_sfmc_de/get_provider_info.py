@@ -65,6 +65,16 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Longest time spent retrying one request (seconds)",
                         "schema": {"type": ["number", "null"], "default": 300},
                     },
+                    "max_retry_wait": {
+                        "label": "Longest wait between two attempts (seconds)",
+                        "description": "Also the cap on the Retry-After that SFMC asks for.",
+                        "schema": {"type": ["number", "null"], "default": 60},
+                    },
+                    "retry_base_wait": {
+                        "label": "First backoff wait (seconds)",
+                        "description": "Doubles with each attempt, with jitter.",
+                        "schema": {"type": ["number", "null"], "default": 1},
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["port", "schema"],

@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import fields
 
 from airflow.providers_manager import ProvidersManager
 from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
+from airflow_provider_sfmc_de.hooks._http import RetryPolicy
 from airflow_provider_sfmc_de.hooks.sfmc import SfmcHook
 
 
@@ -32,6 +34,8 @@ def test_airflow_lists_the_connection_type_with_its_hook_and_fields():
     assert {"account_id", "grant_type", "refresh_token", "scope", "redirect_uri"} <= set(
         connection_type["conn-fields"]
     )
+    # Every retry setting the hook reads from the extras is offered in the form.
+    assert {setting.name for setting in fields(RetryPolicy)} <= set(connection_type["conn-fields"])
 
 
 def test_the_connection_form_relabels_hides_and_masks():
