@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import Match
 
 from airflow_provider_sfmc_de.emulator.admin import ADMIN_PREFIX
-from airflow_provider_sfmc_de.emulator.responses import DOCUMENTATION, json_response
+from airflow_provider_sfmc_de.emulator.responses import json_response, rest_error_body
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -64,22 +64,12 @@ class CallMiddleware:
     def _fault_answer(hits: dict[str, dict[str, Any]]) -> Any:
         if "blocked" in hits:
             return json_response(
-                {
-                    "message": "Your requests are temporarily blocked.",
-                    "errorcode": 50200,
-                    "documentation": DOCUMENTATION,
-                },
-                429,
+                rest_error_body("Your requests are temporarily blocked.", 50200), 429
             )
         if "rate_limit" in hits:
             retry_after = int(hits["rate_limit"].get("retry_after", 1))
             return json_response(
-                {
-                    "message": "Rate limit exceeded",
-                    "errorcode": 50100,
-                    "retryAfter": retry_after,
-                    "documentation": DOCUMENTATION,
-                },
+                rest_error_body("Rate limit exceeded", 50100, retryAfter=retry_after),
                 429,
                 headers={"Retry-After": str(retry_after)},
             )

@@ -37,10 +37,13 @@ def json_response(
     )
 
 
-def rest_error(status_code: int, message: str, errorcode: int, **extra: Any) -> ApiError:
+def rest_error_body(message: str, errorcode: int, **extra: Any) -> dict[str, Any]:
     """The error shape of SFMC's REST API: ``message``, ``errorcode``, ``documentation``."""
-    body = {"message": message, "errorcode": errorcode, "documentation": DOCUMENTATION, **extra}
-    return ApiError(status_code, body)
+    return {"message": message, "errorcode": errorcode, "documentation": DOCUMENTATION, **extra}
+
+
+def rest_error(status_code: int, message: str, errorcode: int, **extra: Any) -> ApiError:
+    return ApiError(status_code, rest_error_body(message, errorcode, **extra))
 
 
 def oauth_error(status_code: int, error: str, description: str) -> ApiError:
