@@ -9,16 +9,20 @@ find. Nothing here talks to SFMC or imports Airflow.
 from __future__ import annotations
 
 import ast
-import csv
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from airflow_provider_sfmc_de.outcome import count_of
-from airflow_provider_sfmc_de.reports import read_row_keys_manifest, temporary_path
+from airflow_provider_sfmc_de.reports import (
+    CSV_SUFFIXES,
+    ReportFile,
+    read_row_keys_manifest,
+    temporary_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,6 @@ EXAMPLES_KEPT = 10
 _MESSAGE_WIDTH = 240
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
-CSV_SUFFIXES = (".csv",)
 
 
 class RowResult(Protocol):
@@ -212,12 +215,11 @@ class FailedRowsReport:
         self.rows_failed = 0
         self.transient_failures = 0
         self.examples: list[FailedRow] = []
-        self._file: IO[str] | None = None
-        self._csv: csv.DictWriter | None = None
+        self._file: ReportFile | None = None
 
     def __enter__(self) -> FailedRowsReport:
         if self.path is not None:
-            self._open(self.path)
+            self._file = ReportFile(self.path, REPORT_COLUMNS)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -225,27 +227,15 @@ class FailedRowsReport:
             self._file.close()
             self._file = None
 
-    def _open(self, path: str) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Closed by __exit__: the report stays open while results are read.
-        self._file = target.open("w", encoding="utf-8", newline="")
-        if target.suffix.lower() in CSV_SUFFIXES:
-            self._csv = csv.DictWriter(self._file, fieldnames=REPORT_COLUMNS)
-            self._csv.writeheader()
-
     def add(self, row: FailedRow) -> None:
         if self._file is None:
             self.path = self.path or temporary_path("sfmc-de-failed-rows-")
-            self._open(self.path)
+            self._file = ReportFile(self.path, REPORT_COLUMNS)
         self.rows_failed += 1
         self.transient_failures += row.transient
         if len(self.examples) < EXAMPLES_KEPT:
             self.examples.append(row)
-        if self._csv is not None:
-            self._csv.writerow(asdict(row))
-        else:
-            self._file.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+        self._file.write(row)
 
     def describe(self, row: FailedRow) -> str:
         """Name a row the way a person looks it up: by key, else by row number, with the reason."""

@@ -1,4 +1,4 @@
-"""Write rejected-row reports and row-key manifests; no Airflow imports."""
+"""Write row reports (rejected and failed rows) and row-key manifests; no Airflow imports."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import tempfile
 from dataclasses import astuple, fields
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
@@ -27,6 +27,37 @@ def temporary_path(prefix: str, suffix: str = ".jsonl") -> str:
     return path
 
 
+class ReportFile:
+    """A report of rows written as they arrive: CSV (with a header) if the path ends in ``.csv``,
+    else JSON lines.
+
+    :param path: the file to write; its folders are created.
+    :param columns: the field names of the records, in order: the CSV header.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], columns: Sequence[str]) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._csv: Any = None
+        self._encode = msgspec.json.Encoder().encode
+        if target.suffix.lower() in CSV_SUFFIXES:
+            self._file: IO[Any] = target.open("w", newline="", encoding="utf-8")
+            self._csv = csv.writer(self._file)
+            self._csv.writerow(columns)
+        else:
+            self._file = target.open("wb")
+
+    def write(self, record: Any) -> None:
+        """Write one record, a dataclass with the report's columns as fields."""
+        if self._csv is not None:
+            self._csv.writerow(astuple(record))
+        else:
+            self._file.write(self._encode(record) + b"\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class RejectedRowsReport:
     """Write every rejection to a file: CSV if the path ends in ``.csv``, else JSON lines.
 
@@ -43,33 +74,16 @@ class RejectedRowsReport:
         self.keep_first = keep_first
         self.first: list[Rejection] = []
         self.count = 0
-        self._file: IO[str] | IO[bytes] | None = None
-        self._csv: csv.writer | None = None  # type: ignore[valid-type]
-        self._encode = msgspec.json.Encoder().encode
+        self._file: ReportFile | None = None
 
     def add(self, rejection: Rejection) -> None:
         if self._file is None:
-            self._open()
+            self.path = os.fspath(self._requested_path or temporary_path("sfmc-de-rejected-rows-"))
+            self._file = ReportFile(self.path, REPORT_COLUMNS)
         self.count += 1
         if len(self.first) < self.keep_first:
             self.first.append(rejection)
-        if self._csv is not None:
-            self._csv.writerow(astuple(rejection))
-        else:
-            self._file.write(self._encode(rejection) + b"\n")  # type: ignore[union-attr, arg-type]
-
-    def _open(self) -> None:
-        if self._requested_path is None:
-            self.path = temporary_path("sfmc-de-rejected-rows-")
-        else:
-            self.path = os.fspath(self._requested_path)
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        if Path(self.path).suffix.lower() in CSV_SUFFIXES:
-            self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-            self._csv = csv.writer(self._file)
-            self._csv.writerow(REPORT_COLUMNS)
-        else:
-            self._file = open(self.path, "wb")  # noqa: SIM115
+        self._file.write(rejection)
 
     def close(self) -> None:
         if self._file is not None:
